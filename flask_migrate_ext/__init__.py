@@ -1,0 +1,107 @@
+"""Alembic database migrations for Flask apps, as ``flask db`` commands.
+
+A drop-in replacement for Flask-Migrate: ``from flask_migrate_ext import
+Migrate``. Importing this package does not import Alembic; the API functions
+import it when they are called.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from .errors import CommandFailedError
+from .errors import DatabaseUnreachableError
+from .errors import DirectoryExistsError
+from .errors import DirectoryNotFoundError
+from .errors import ExitCode
+from .errors import MigrateError
+from .errors import MigrationFailedError
+from .errors import NotInitializedError
+from .errors import NotUpToDateError
+from .errors import RevisionNotFoundError
+from .errors import SchemaDriftError
+from .errors import TemplateNotFoundError
+from .extension import Migrate
+from .extension import MigrateState
+
+if t.TYPE_CHECKING:
+    from .api import branches as branches
+    from .api import check as check
+    from .api import current as current
+    from .api import downgrade as downgrade
+    from .api import edit as edit
+    from .api import heads as heads
+    from .api import history as history
+    from .api import init as init
+    from .api import list_templates as list_templates
+    from .api import merge as merge
+    from .api import migrate as migrate
+    from .api import revision as revision
+    from .api import show as show
+    from .api import stamp as stamp
+    from .api import upgrade as upgrade
+    from .config import Config as Config
+    from .runner import RunResult as RunResult
+    from .runner import Step as Step
+
+__version__ = "0.1.0.dev0"
+
+_API_FUNCTIONS = frozenset(
+    {
+        "branches",
+        "check",
+        "current",
+        "downgrade",
+        "edit",
+        "heads",
+        "history",
+        "init",
+        "list_templates",
+        "merge",
+        "migrate",
+        "revision",
+        "show",
+        "stamp",
+        "upgrade",
+    }
+)
+_LAZY = {
+    **{name: "api" for name in _API_FUNCTIONS},
+    "Config": "config",
+    "RunResult": "runner",
+    "Step": "runner",
+}
+
+
+def __getattr__(name: str) -> t.Any:
+    # The API imports Alembic; load it on first use, not with the package.
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(f".{module_name}", __name__)
+    return getattr(module, name)
+
+
+__all__ = [
+    "CommandFailedError",
+    "Config",
+    "DatabaseUnreachableError",
+    "DirectoryExistsError",
+    "DirectoryNotFoundError",
+    "ExitCode",
+    "Migrate",
+    "MigrateError",
+    "MigrateState",
+    "MigrationFailedError",
+    "NotInitializedError",
+    "NotUpToDateError",
+    "RevisionNotFoundError",
+    "RunResult",
+    "SchemaDriftError",
+    "Step",
+    "TemplateNotFoundError",
+    "__version__",
+    *sorted(_API_FUNCTIONS),
+]

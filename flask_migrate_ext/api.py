@@ -1,0 +1,552 @@
+"""The Python API: Flask-Migrate's functions, returning data and raising typed errors.
+
+Every function needs an app context and has Flask-Migrate 4.1's name,
+parameters and parameter order. They print what Flask-Migrate prints, and also
+return what they did. Errors are :class:`~flask_migrate_ext.errors.MigrateError`
+subclasses; nothing here exits the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import typing as t
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from alembic.util import asbool
+from alembic.util import CommandError
+
+from . import errors
+from .config import build_config
+from .config import Config
+from .config import TEMPLATES_DIR
+from .diffs import describe_diffs
+from .extension import get_db
+from .extension import get_state
+from .runner import run
+from .runner import RunResult
+
+if t.TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import Script
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+XArg = str | t.Sequence[str] | None
+
+
+def _user_facing(f: F) -> F:
+    """Turn Alembic and database errors raised by ``f`` into typed errors."""
+
+    @functools.wraps(f)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        with translate_errors():
+            return f(*args, **kwargs)
+
+    return t.cast(F, wrapper)
+
+
+@contextlib.contextmanager
+def translate_errors() -> t.Iterator[None]:
+    """Re-raise Alembic's and SQLAlchemy's errors as :mod:`.errors` types."""
+    import sqlalchemy.exc as sa_exc
+
+    try:
+        yield
+    except errors.MigrateError:
+        raise
+    except CommandError as e:
+        raise _from_command_error(e) from e
+    except sa_exc.DBAPIError as e:
+        raise _from_dbapi_error(e) from e
+
+
+_COMMAND_ERRORS: list[tuple[str, type[errors.MigrateError]]] = [
+    ("Can't locate revision", errors.RevisionNotFoundError),
+    ("No such revision", errors.RevisionNotFoundError),
+    ("Target database is not up to date", errors.NotUpToDateError),
+    ("Path doesn't exist", errors.DirectoryNotFoundError),
+]
+
+
+def _from_command_error(e: CommandError) -> errors.MigrateError:
+    message = str(e)
+    for prefix, error_class in _COMMAND_ERRORS:
+        if message.startswith(prefix):
+            return error_class(message)
+    return errors.CommandFailedError(message)
+
+
+def _first_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _masked_url() -> str:
+    try:
+        url = get_db(get_state()).engine.url
+    except Exception:  # the URL only decorates the message
+        return "the database"
+    return str(url.render_as_string(hide_password=True))
+
+
+def _from_dbapi_error(e: t.Any) -> errors.MigrateError:
+    reason = _first_line(e.orig) or type(e.orig).__name__
+    if e.statement is None or e.connection_invalidated:
+        # No statement: the error came from connecting, not from SQL.
+        return errors.DatabaseUnreachableError(
+            f"Cannot connect to {_masked_url()}: {reason}"
+        )
+    statement = " ".join(str(e.statement).split())
+    if len(statement) > 200:
+        statement = statement[:197] + "..."
+    return errors.MigrationFailedError(f"{reason}\n  while running: {statement}")
+
+
+def _config(
+    directory: str | os.PathLike[str] | None,
+    x_arg: XArg = None,
+    opts: t.Iterable[str] | None = None,
+    must_exist: bool = True,
+) -> AlembicConfig:
+    state = get_state()
+    config = build_config(state, directory, x_arg, opts)
+    location = config.get_main_option("script_location") or state.directory
+    if must_exist and not os.path.isdir(location):
+        raise errors.DirectoryNotFoundError(
+            f"Migration directory {location!r} does not exist:"
+            f" run 'flask {state.command} init' to create it."
+        )
+    return config
+
+
+def _path(script: Script | None | list[Script | None]) -> str | None:
+    if isinstance(script, list):
+        script = next((s for s in script if s is not None), None)
+    return script.path if script is not None else None
+
+
+def _available_templates() -> list[tuple[str, str]]:
+    found = []
+    for entry in sorted(TEMPLATES_DIR.iterdir()):
+        readme = entry / "README"
+        if readme.is_file():
+            with open(readme, encoding="utf-8") as f:
+                found.append((entry.name, f.readline().strip()))
+    return found
+
+
+@_user_facing
+def list_templates() -> list[tuple[str, str]]:
+    """List the templates ``init`` can use.
+
+    :return: ``(name, description)`` pairs, sorted by name.
+    """
+    config = Config()
+    templates = _available_templates()
+    config.print_stdout("Available templates:\n")
+    for name, synopsis in templates:
+        config.print_stdout("%s - %s", name, synopsis)
+    return templates
+
+
+@_user_facing
+def init(
+    directory: str | os.PathLike[str] | None = None,
+    multidb: bool = False,
+    template: str | None = None,
+    package: bool = False,
+) -> str:
+    """Create a new migration directory.
+
+    :param directory: Where to create it; the app's directory by default.
+    :param multidb: Use the multiple-database template.
+    :param template: Template name, or a path to a template directory.
+    :param package: Write ``__init__.py`` files in the new directories.
+    :return: The directory created.
+    """
+    state = get_state()
+    directory = os.fspath(directory if directory is not None else state.directory)
+    template_directory = None
+    if template is not None and ("/" in template or "\\" in template):
+        template_directory, template = os.path.split(template)
+    if template is None:
+        template = "flask-multidb" if multidb else "flask"
+    config = build_config(state, directory, template_directory=template_directory)
+    config.config_file_name = os.path.join(directory, "alembic.ini")
+    if not os.path.isdir(os.path.join(config.get_template_directory(), template)):
+        valid = ", ".join(name for name, _ in _available_templates())
+        raise errors.TemplateNotFoundError(
+            f"No template named {template!r}. Available templates: {valid}."
+        )
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise errors.DirectoryExistsError(
+            f"Directory {directory!r} already exists and is not empty."
+        )
+    alembic_command.init(config, directory, template=template, package=package)
+    return directory
+
+
+@_user_facing
+def revision(
+    directory: str | os.PathLike[str] | None = None,
+    message: str | None = None,
+    autogenerate: bool = False,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+) -> str | None:
+    """Create a new revision file.
+
+    :return: The path of the new file, or ``None`` when autogenerate found no
+        change (then no file is written) or with ``sql``.
+    """
+    opts = ["autogenerate"] if autogenerate else None
+    config = _config(directory, opts=opts)
+    script = alembic_command.revision(
+        config,
+        message,
+        autogenerate=autogenerate,
+        sql=sql,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+    )
+    return _path(script)
+
+
+@_user_facing
+def migrate(
+    directory: str | os.PathLike[str] | None = None,
+    message: str | None = None,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    x_arg: XArg = None,
+) -> str | None:
+    """Autogenerate a new revision file (``revision --autogenerate``).
+
+    :return: The path of the new file, or ``None`` when the models match the
+        database (then no file is written).
+    """
+    config = _config(directory, x_arg=x_arg, opts=["autogenerate"])
+    script = alembic_command.revision(
+        config,
+        message,
+        autogenerate=True,
+        sql=sql,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+    )
+    return _path(script)
+
+
+@_user_facing
+def edit(
+    directory: str | os.PathLike[str] | None = None, revision: str = "current"
+) -> None:
+    """Open a revision file in ``$EDITOR``."""
+    alembic_command.edit(_config(directory), revision)
+
+
+@_user_facing
+def merge(
+    directory: str | os.PathLike[str] | None = None,
+    revisions: str | t.Sequence[str] = "",
+    message: str | None = None,
+    branch_label: str | None = None,
+    rev_id: str | None = None,
+) -> str | None:
+    """Create a revision that merges several revisions.
+
+    With no ``revisions``, all current heads are merged (Flask-Migrate would
+    create an unrelated second base revision instead).
+
+    :return: The path of the new file.
+    """
+    config = _config(directory)
+    if not revisions:
+        heads = ScriptDirectory.from_config(config).get_heads()
+        if len(heads) < 2:
+            raise errors.CommandFailedError(
+                "Nothing to merge: there is only one head. Name the revisions"
+                " to merge, e.g. 'flask db merge heads'."
+            )
+        revisions = "heads"
+    script = alembic_command.merge(
+        config,
+        list(revisions) if not isinstance(revisions, str) else revisions,
+        message=message,
+        branch_label=branch_label,
+        rev_id=rev_id,
+    )
+    return _path(script)
+
+
+@_user_facing
+def upgrade(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str = "head",
+    sql: bool = False,
+    tag: str | None = None,
+    x_arg: XArg = None,
+) -> RunResult:
+    """Upgrade the database to a later revision.
+
+    :param revision: Target, ``head`` by default; with ``sql`` it may be a
+        ``start:end`` range.
+    :return: The steps applied.
+    """
+    return run(_config(directory, x_arg), "upgrade", revision, sql=sql, tag=tag)
+
+
+@_user_facing
+def downgrade(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str = "-1",
+    sql: bool = False,
+    tag: str | None = None,
+    x_arg: XArg = None,
+) -> RunResult:
+    """Revert the database to an earlier revision, one step back by default.
+
+    :return: The steps reverted.
+    """
+    if sql and revision == "-1":
+        revision = "head:-1"
+    return run(_config(directory, x_arg), "downgrade", revision, sql=sql, tag=tag)
+
+
+@_user_facing
+def stamp(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str | t.Sequence[str] = "head",
+    sql: bool = False,
+    tag: str | None = None,
+    purge: bool = False,
+) -> RunResult:
+    """Set the version table to ``revision`` without running any migration.
+
+    :param purge: Empty the version table first, for a database whose
+        recorded revision no longer exists.
+    """
+    return run(_config(directory), "stamp", revision, sql=sql, tag=tag, purge=purge)
+
+
+def _run_read_only(
+    config: AlembicConfig,
+    script: ScriptDirectory,
+    fn: t.Callable[[tuple[str, ...], MigrationContext], None],
+) -> None:
+    """Run env.py with a work function that only reads the database."""
+
+    def work(heads: tuple[str, ...], context: MigrationContext) -> list[t.Any]:
+        fn(heads, context)
+        return []
+
+    with EnvironmentContext(config, script, fn=work, dont_mutate=True):
+        script.run_env()
+
+
+@_user_facing
+def current(
+    directory: str | os.PathLike[str] | None = None, verbose: bool = False
+) -> list[str]:
+    """Show the revision(s) the database is at.
+
+    :return: The revision ids in the version table; empty for a database
+        with no migration applied.
+    """
+    config = _config(directory)
+    script = ScriptDirectory.from_config(config)
+    found: list[str] = []
+
+    def display(heads: tuple[str, ...], context: MigrationContext) -> None:
+        if verbose:
+            url = context.connection.engine.url if context.connection else None
+            shown = url.render_as_string(hide_password=True) if url else "?"
+            config.print_stdout("Current revision(s) for %s:", shown)
+        for rev in script.get_all_current(heads):
+            config.print_stdout(rev.cmd_format(verbose))
+        found.extend(heads)
+
+    _run_read_only(config, script, display)
+    return found
+
+
+@_user_facing
+def show(
+    directory: str | os.PathLike[str] | None = None, revision: str = "head"
+) -> list[str]:
+    """Show the revision(s) a symbol stands for (``head``, ``current``, an id).
+
+    :return: The revision ids shown.
+    """
+    config = _config(directory)
+    script = ScriptDirectory.from_config(config)
+    shown: list[str] = []
+
+    def display(revisions: t.Any) -> None:
+        for sc in script.get_revisions(revisions):
+            if sc is not None:
+                config.print_stdout(sc.log_entry)
+                shown.append(sc.revision)
+
+    if revision == "current":
+        _run_read_only(config, script, lambda heads, context: display(heads))
+    else:
+        display(revision)
+    return shown
+
+
+@_user_facing
+def history(
+    directory: str | os.PathLike[str] | None = None,
+    rev_range: str | None = None,
+    verbose: bool = False,
+    indicate_current: bool = False,
+) -> list[str]:
+    """List revisions, newest first.
+
+    :param rev_range: ``[start]:[end]``; ``current`` may stand for either end.
+    :return: The revision ids listed, in the order shown.
+    """
+    config = _config(directory)
+    script = ScriptDirectory.from_config(config)
+    base: str | None = None
+    head: str | None = None
+    if rev_range is not None:
+        if ":" not in rev_range:
+            raise errors.CommandFailedError(
+                "History range requires [start]:[end], [start]:, or :[end]"
+            )
+        base, head = rev_range.strip().split(":", 1)
+    listed: list[str] = []
+
+    def display(base: t.Any, head: t.Any, currents: t.Collection[str] = ()) -> None:
+        for sc in script.walk_revisions(base=base or "base", head=head or "heads"):
+            if indicate_current:
+                sc._db_current_indicator = sc.revision in currents
+            config.print_stdout(
+                sc.cmd_format(
+                    verbose=verbose,
+                    include_branches=True,
+                    include_doc=True,
+                    include_parents=True,
+                )
+            )
+            listed.append(sc.revision)
+
+    env_wanted = indicate_current or asbool(
+        config.get_main_option("revision_environment")
+    )
+    if "current" in (base, head) or env_wanted:
+
+        def with_current(heads: tuple[str, ...], context: MigrationContext) -> None:
+            if head == "current":
+                display(base, heads, heads)
+            elif base == "current":
+                display(heads, head, heads)
+            else:
+                display(base, head, heads)
+
+        _run_read_only(config, script, with_current)
+    else:
+        display(base, head)
+    return listed
+
+
+@_user_facing
+def heads(
+    directory: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    resolve_dependencies: bool = False,
+) -> list[str]:
+    """Show the head revisions of the migration history.
+
+    :return: The head revision ids.
+    """
+    config = _config(directory)
+    script = ScriptDirectory.from_config(config)
+    if resolve_dependencies:
+        found = script.get_revisions("heads")
+    else:
+        found = script.get_revisions(script.get_heads())
+    ids = []
+    for rev in found:
+        if rev is None:
+            continue
+        config.print_stdout(
+            rev.cmd_format(verbose, include_branches=True, tree_indicators=False)
+        )
+        ids.append(rev.revision)
+    return ids
+
+
+@_user_facing
+def branches(
+    directory: str | os.PathLike[str] | None = None, verbose: bool = False
+) -> list[str]:
+    """Show the branch points of the migration history.
+
+    :return: The ids of the revisions that are branch points.
+    """
+    config = _config(directory)
+    script = ScriptDirectory.from_config(config)
+    found = []
+    for sc in script.walk_revisions():
+        if not sc.is_branch_point:
+            continue
+        indent = " " * len(str(sc.revision))
+        children = [script.get_revision(rev) for rev in sc.nextrev]
+        config.print_stdout(
+            "%s\n%s\n",
+            sc.cmd_format(verbose, include_branches=True),
+            "\n".join(
+                f"{indent} -> "
+                + child.cmd_format(False, include_branches=True, include_doc=verbose)
+                for child in children
+                if child is not None
+            ),
+        )
+        found.append(sc.revision)
+    return found
+
+
+@_user_facing
+def check(directory: str | os.PathLike[str] | None = None) -> None:
+    """Check that the models match the database, as ``migrate`` would see them.
+
+    :raises SchemaDriftError: The models differ from the database; the
+        error lists each difference.
+    :raises NotUpToDateError: The database is behind the head revision.
+    """
+    from alembic.util import AutogenerateDiffsDetected
+
+    config = _config(directory)
+    try:
+        alembic_command.check(config)
+    except AutogenerateDiffsDetected as e:
+        lines = describe_diffs(e.diffs)
+        summary = "\n".join(f"  {line}" for line in lines)
+        raise errors.SchemaDriftError(
+            f"The models differ from the database ({len(lines)} change"
+            f"{'s' if len(lines) != 1 else ''}); run 'flask"
+            f" {get_state().command} migrate':\n{summary}",
+            diffs=e.diffs,
+            lines=lines,
+        ) from e

@@ -1,0 +1,442 @@
+"""The ``flask db`` command group: thin commands over :mod:`flask_migrate_ext.api`.
+
+Commands parse options, call one API function and leave printing to it. Errors
+become one line on stderr and an exit code from
+:class:`~flask_migrate_ext.errors.ExitCode`, in :func:`user_errors` only.
+
+This module is imported by ``flask --help`` (through the ``flask.commands``
+entry point), so it must not import Alembic: the API is imported when a
+command runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import typing as t
+
+import click
+from flask.cli import AppGroup
+from flask.cli import NoAppException
+from flask.cli import ScriptInfo
+
+from .config import GROUP_X_ARG_KEY
+from .errors import ExitCode
+from .errors import MigrateError
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+GROUP_DIRECTORY_KEY = "flask_migrate_ext.directory"
+
+
+@contextlib.contextmanager
+def user_errors() -> t.Iterator[None]:
+    """Show an API error as ``Error: ...`` on stderr and exit with its code."""
+    try:
+        yield
+    except MigrateError as e:
+        click.echo(f"Error: {e}", err=True)
+        raise click.exceptions.Exit(int(e.exit_code)) from None
+
+
+def _api() -> t.Any:
+    from . import api
+
+    return api
+
+
+def _directory(directory: str | None) -> str | None:
+    """A subcommand's ``-d`` wins over the group's; ``None`` means the app's."""
+    if directory is not None:
+        return directory
+    ctx = click.get_current_context()
+    return t.cast("str | None", ctx.meta.get(GROUP_DIRECTORY_KEY))
+
+
+class MigrateGroup(AppGroup):
+    """An :class:`~flask.cli.AppGroup` whose commands report :class:`MigrateError`
+    as a one-line message and its exit code."""
+
+    def command(self, *args: t.Any, **kwargs: t.Any) -> t.Callable[[F], click.Command]:  # type: ignore[override]
+        decorator = super().command(*args, **kwargs)
+
+        def wrap(f: F) -> click.Command:
+            @functools.wraps(f)
+            def callback(*f_args: t.Any, **f_kwargs: t.Any) -> t.Any:
+                with user_errors():
+                    return f(*f_args, **f_kwargs)
+
+            return decorator(callback)
+
+        return wrap
+
+
+directory_option = click.option(
+    "-d",
+    "--directory",
+    default=None,
+    help='Migration script directory (default is "migrations").',
+)
+x_arg_option = click.option(
+    "-x",
+    "--x-arg",
+    multiple=True,
+    help="Additional arguments consumed by custom env.py scripts.",
+)
+sql_option = click.option(
+    "--sql",
+    is_flag=True,
+    help="Don't emit SQL to database - dump to standard output instead.",
+)
+tag_option = click.option(
+    "--tag",
+    default=None,
+    help='Arbitrary "tag" name - can be used by custom env.py scripts.',
+)
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, help="Use more verbose output."
+)
+message_option = click.option("-m", "--message", default=None, help="Revision message.")
+head_option = click.option(
+    "--head",
+    default="head",
+    help="Specify head revision or <branchname>@head to base new revision on.",
+)
+splice_option = click.option(
+    "--splice",
+    is_flag=True,
+    help='Allow a non-head revision as the "head" to splice onto.',
+)
+branch_label_option = click.option(
+    "--branch-label",
+    default=None,
+    help="Specify a branch label to apply to the new revision.",
+)
+version_path_option = click.option(
+    "--version-path",
+    default=None,
+    help="Specify specific path from config for version file.",
+)
+rev_id_option = click.option(
+    "--rev-id",
+    default=None,
+    help="Specify a hardcoded revision id instead of generating one.",
+)
+
+
+def _new_revision_options(f: F) -> F:
+    """Options shared by ``revision`` and ``migrate``, in Flask-Migrate's order."""
+    for option in reversed(
+        [
+            sql_option,
+            head_option,
+            splice_option,
+            branch_label_option,
+            version_path_option,
+            rev_id_option,
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+@click.group(cls=MigrateGroup)
+@directory_option
+@x_arg_option
+@click.pass_context
+def db(ctx: click.Context, directory: str | None, x_arg: tuple[str, ...]) -> None:
+    """Perform database migrations."""
+    ctx.meta[GROUP_DIRECTORY_KEY] = directory
+    ctx.meta[GROUP_X_ARG_KEY] = x_arg
+
+
+@db.command("list-templates", with_appcontext=False)
+def list_templates_command() -> None:
+    """List available templates."""
+    _api().list_templates()
+
+
+@db.command("init")
+@directory_option
+@click.option("--multidb", is_flag=True, help="Support multiple databases.")
+@click.option(
+    "-t",
+    "--template",
+    default=None,
+    help='Repository template to use (default is "flask").',
+)
+@click.option(
+    "--package",
+    is_flag=True,
+    help="Write empty __init__.py files to the environment and version locations.",
+)
+def init_command(
+    directory: str | None, multidb: bool, template: str | None, package: bool
+) -> None:
+    """Create a new migration repository."""
+    _api().init(_directory(directory), multidb, template, package)
+
+
+@db.command("revision")
+@directory_option
+@message_option
+@click.option(
+    "--autogenerate",
+    is_flag=True,
+    help="Populate revision script with candidate migration operations,"
+    " based on comparison of database to model.",
+)
+@_new_revision_options
+def revision_command(
+    directory: str | None,
+    message: str | None,
+    autogenerate: bool,
+    sql: bool,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+) -> None:
+    """Create a new revision file."""
+    _api().revision(
+        _directory(directory),
+        message,
+        autogenerate,
+        sql,
+        head,
+        splice,
+        branch_label,
+        version_path,
+        rev_id,
+    )
+
+
+@db.command("migrate")
+@directory_option
+@message_option
+@_new_revision_options
+@x_arg_option
+def migrate_command(
+    directory: str | None,
+    message: str | None,
+    sql: bool,
+    head: str,
+    splice: bool,
+    branch_label: str | None,
+    version_path: str | None,
+    rev_id: str | None,
+    x_arg: tuple[str, ...],
+) -> None:
+    """Autogenerate a new revision file (alias for 'revision --autogenerate')."""
+    _api().migrate(
+        _directory(directory),
+        message,
+        sql,
+        head,
+        splice,
+        branch_label,
+        version_path,
+        rev_id,
+        list(x_arg),
+    )
+
+
+@db.command("edit")
+@directory_option
+@click.argument("revision", default="head")
+def edit_command(directory: str | None, revision: str) -> None:
+    """Edit a revision file in $EDITOR."""
+    _api().edit(_directory(directory), revision)
+
+
+@db.command("merge")
+@directory_option
+@click.option("-m", "--message", default=None, help="Merge revision message.")
+@branch_label_option
+@rev_id_option
+@click.argument("revisions", nargs=-1)
+def merge_command(
+    directory: str | None,
+    message: str | None,
+    branch_label: str | None,
+    rev_id: str | None,
+    revisions: tuple[str, ...],
+) -> None:
+    """Merge two revisions together, creating a new revision file."""
+    _api().merge(_directory(directory), list(revisions), message, branch_label, rev_id)
+
+
+@db.command("upgrade")
+@directory_option
+@sql_option
+@tag_option
+@x_arg_option
+@click.argument("revision", default="head")
+def upgrade_command(
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    x_arg: tuple[str, ...],
+    revision: str,
+) -> None:
+    """Upgrade to a later version."""
+    _api().upgrade(_directory(directory), revision, sql, tag, list(x_arg))
+
+
+@db.command("downgrade")
+@directory_option
+@sql_option
+@tag_option
+@x_arg_option
+@click.argument("revision", default="-1")
+def downgrade_command(
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    x_arg: tuple[str, ...],
+    revision: str,
+) -> None:
+    """Revert to a previous version."""
+    _api().downgrade(_directory(directory), revision, sql, tag, list(x_arg))
+
+
+@db.command("show")
+@directory_option
+@click.argument("revision", default="head")
+def show_command(directory: str | None, revision: str) -> None:
+    """Show the revision denoted by the given symbol."""
+    _api().show(_directory(directory), revision)
+
+
+@db.command("history")
+@directory_option
+@click.option(
+    "-r",
+    "--rev-range",
+    default=None,
+    help="Specify a revision range; format is [start]:[end].",
+)
+@verbose_option
+@click.option(
+    "-i",
+    "--indicate-current",
+    is_flag=True,
+    help="Indicate current version.",
+)
+def history_command(
+    directory: str | None, rev_range: str | None, verbose: bool, indicate_current: bool
+) -> None:
+    """List changeset scripts in chronological order."""
+    _api().history(_directory(directory), rev_range, verbose, indicate_current)
+
+
+@db.command("heads")
+@directory_option
+@verbose_option
+@click.option(
+    "--resolve-dependencies",
+    is_flag=True,
+    help="Treat dependency versions as down revisions.",
+)
+def heads_command(
+    directory: str | None, verbose: bool, resolve_dependencies: bool
+) -> None:
+    """Show current available heads in the script directory."""
+    _api().heads(_directory(directory), verbose, resolve_dependencies)
+
+
+@db.command("branches")
+@directory_option
+@verbose_option
+def branches_command(directory: str | None, verbose: bool) -> None:
+    """Show current branch points."""
+    _api().branches(_directory(directory), verbose)
+
+
+@db.command("current")
+@directory_option
+@verbose_option
+def current_command(directory: str | None, verbose: bool) -> None:
+    """Display the current revision for each database."""
+    _api().current(_directory(directory), verbose)
+
+
+@db.command("stamp")
+@directory_option
+@sql_option
+@tag_option
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Delete the version in the alembic_version table before stamping.",
+)
+@click.argument("revision", default="head")
+def stamp_command(
+    directory: str | None, sql: bool, tag: str | None, purge: bool, revision: str
+) -> None:
+    """'stamp' the revision table with the given revision; don't run any migrations."""
+    _api().stamp(_directory(directory), revision, sql, tag, purge)
+
+
+@db.command("check")
+@directory_option
+def check_command(directory: str | None) -> None:
+    """Check if there are any new operations to migrate."""
+    _api().check(_directory(directory))
+
+
+class _Dispatcher(click.Command):
+    """``flask db`` as installed through the ``flask.commands`` entry point.
+
+    Flask finds entry-point commands before it loads the app. This one loads
+    the app and hands the arguments to the app's own command of that name,
+    so an app-defined ``db`` command still wins, and an app without the
+    extension gets a message saying so instead of "No such command 'db'".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "db",
+            help="Perform database migrations.",
+            short_help="Perform database migrations.",
+            add_help_option=False,
+            context_settings={
+                "ignore_unknown_options": True,
+                "allow_extra_args": True,
+                "allow_interspersed_args": False,
+            },
+        )
+
+    def invoke(self, ctx: click.Context) -> t.Any:
+        name = ctx.info_name or "db"
+        try:
+            app = ctx.ensure_object(ScriptInfo).load_app()
+        except NoAppException as e:
+            click.echo(f"Error: {e.format_message()}", err=True)
+            raise click.exceptions.Exit(ExitCode.USAGE) from None
+        command = app.cli.get_command(ctx, name)
+        if command is None:
+            click.echo(f"Error: {_missing_extension_message(app, name)}", err=True)
+            raise click.exceptions.Exit(ExitCode.USAGE)
+        sub_ctx = command.make_context(name, list(ctx.args), parent=ctx.parent)
+        with sub_ctx:
+            return command.invoke(sub_ctx)
+
+
+def _missing_extension_message(app: t.Any, name: str) -> str:
+    state = app.extensions.get("migrate")
+    registered = getattr(state, "command", None)
+    if registered and registered != name:
+        return (
+            f"This app registers its migration commands as 'flask {registered}',"
+            f" not 'flask {name}'."
+        )
+    return (
+        f"The app {app.name!r} does not use flask_migrate_ext: add"
+        " 'Migrate(app, db)' (or 'migrate.init_app(app, db)' in your app"
+        " factory), then run this command again."
+    )
+
+
+db_dispatcher = _Dispatcher()

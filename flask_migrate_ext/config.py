@@ -1,0 +1,96 @@
+"""Build the Alembic :class:`~alembic.config.Config` a command runs with."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import typing as t
+from pathlib import Path
+
+import click
+from alembic.config import Config as AlembicConfig
+
+if t.TYPE_CHECKING:
+    from .extension import MigrateState
+
+#: Where the templates shipped with the package live.
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+#: ``click.Context.meta`` key under which the ``db`` group keeps its ``-x`` values.
+GROUP_X_ARG_KEY = "flask_migrate_ext.x_arg"
+
+
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at the time of the write.
+
+    Alembic's ``Config`` binds ``sys.stdout`` when Alembic is imported, so its
+    output would bypass a later redirection (Click's test runner, a captured
+    stream in an app that calls the API).
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+
+class Config(AlembicConfig):
+    """Alembic config that finds templates in this package, or in
+    ``template_directory`` when given (``init -t path/to/template``)."""
+
+    def __init__(
+        self, *args: t.Any, template_directory: str | None = None, **kwargs: t.Any
+    ) -> None:
+        self.template_directory = template_directory
+        kwargs.setdefault("stdout", _CurrentStdout())
+        super().__init__(*args, **kwargs)
+
+    def get_template_directory(self) -> str:
+        if self.template_directory:
+            return self.template_directory
+        return os.fspath(TEMPLATES_DIR)
+
+
+def group_x_args() -> list[str]:
+    """The ``-x`` values given to the ``db`` group of the running CLI command."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    return list(ctx.meta.get(GROUP_X_ARG_KEY, ()))
+
+
+def build_config(
+    state: MigrateState,
+    directory: str | os.PathLike[str] | None = None,
+    x_arg: str | t.Sequence[str] | None = None,
+    opts: t.Iterable[str] | None = None,
+    template_directory: str | None = None,
+) -> AlembicConfig:
+    """Return the config for ``state``'s app, after the configure callbacks.
+
+    ``-x`` values of the command group come first, then ``x_arg``; each is
+    passed once (Flask-Migrate passed group values twice to some commands).
+    """
+    directory = os.fspath(directory if directory is not None else state.directory)
+    config = Config(
+        os.path.join(directory, "alembic.ini"), template_directory=template_directory
+    )
+    config.set_main_option("script_location", directory)
+    if config.cmd_opts is None:
+        config.cmd_opts = argparse.Namespace()
+    for name in opts or ():
+        setattr(config.cmd_opts, name, True)
+    if not hasattr(config.cmd_opts, "x"):
+        x_values = group_x_args()
+        if isinstance(x_arg, str):
+            x_values.append(x_arg)
+        elif x_arg is not None:
+            x_values.extend(x_arg)
+        config.cmd_opts.x = x_values
+    return state.migrate.call_configure_callbacks(config)

@@ -1,0 +1,104 @@
+"""Exceptions raised by the Python API, and the exit codes the CLI maps them to.
+
+The API never calls :func:`sys.exit`; it raises one of these. The CLI turns
+them into a one-line message and :attr:`MigrateError.exit_code`, in one place
+(:func:`flask_migrate_ext.cli.user_errors`). The table of exit codes is part
+of the public interface and documented in ``docs/exit-codes``.
+"""
+
+from __future__ import annotations
+
+import enum
+import typing as t
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of every ``flask db`` command. Stable: scripts rely on them."""
+
+    #: The command did what was asked, or there was nothing to do.
+    OK = 0
+    #: Any error without a more specific code below.
+    ERROR = 1
+    #: Bad usage, or the Flask app could not be found or has no extension.
+    USAGE = 2
+    #: ``check``: the models differ from the database.
+    SCHEMA_DRIFT = 3
+    #: The database is not at the head revision(s) where the command needs it.
+    NOT_UP_TO_DATE = 4
+    #: Another process held the migration lock for longer than the timeout.
+    LOCK_TIMEOUT = 5
+    #: A revision was left partially applied and needs attention.
+    PARTIALLY_APPLIED = 6
+    #: The database could not be reached or refused the login.
+    DATABASE_UNREACHABLE = 7
+    #: Stopped by Ctrl-C (SIGINT).
+    INTERRUPTED = 130
+    #: Stopped by SIGTERM.
+    TERMINATED = 143
+
+
+class MigrateError(Exception):
+    """Base class of the errors raised by :mod:`flask_migrate_ext`.
+
+    ``str(error)`` is a short message fit to show a user as it is.
+    """
+
+    exit_code: t.ClassVar[ExitCode] = ExitCode.ERROR
+
+
+class NotInitializedError(MigrateError):
+    """The current app has no :class:`~flask_migrate_ext.Migrate` extension,
+    or it was given no database."""
+
+    exit_code = ExitCode.USAGE
+
+
+class DirectoryNotFoundError(MigrateError):
+    """The migration directory does not exist yet."""
+
+
+class DirectoryExistsError(MigrateError):
+    """``init`` was asked to create a directory that is already in use."""
+
+
+class TemplateNotFoundError(MigrateError):
+    """``init`` was given a template that does not exist."""
+
+
+class RevisionNotFoundError(MigrateError):
+    """A revision identifier or symbol does not name a known revision."""
+
+
+class NotUpToDateError(MigrateError):
+    """The database is not at the head revision(s), but the command needs it."""
+
+    exit_code = ExitCode.NOT_UP_TO_DATE
+
+
+class SchemaDriftError(MigrateError):
+    """``check`` found differences between the models and the database.
+
+    :attr:`diffs` holds Alembic's raw diff tuples; :attr:`lines` one
+    readable line per difference.
+    """
+
+    exit_code = ExitCode.SCHEMA_DRIFT
+
+    def __init__(self, message: str, diffs: list[t.Any], lines: list[str]) -> None:
+        super().__init__(message)
+        self.diffs = diffs
+        self.lines = lines
+
+
+class DatabaseUnreachableError(MigrateError):
+    """The database could not be connected to (the URL in the message is masked)."""
+
+    exit_code = ExitCode.DATABASE_UNREACHABLE
+
+
+class MigrationFailedError(MigrateError):
+    """A revision script or a statement it ran failed."""
+
+
+class CommandFailedError(MigrateError):
+    """Alembic refused the command; the message is Alembic's."""

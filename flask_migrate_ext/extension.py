@@ -1,0 +1,255 @@
+"""The :class:`Migrate` extension object and the per-app state env.py reads.
+
+Nothing here imports Alembic: a web worker that builds the app pays only for
+this module. Alembic is imported when a command runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import logging
+import os
+import typing as t
+
+from flask import current_app
+from flask import Flask
+
+from .errors import NotInitializedError
+
+if t.TYPE_CHECKING:
+    import sqlalchemy as sa
+    from alembic.config import Config
+    from alembic.operations import ops
+    from alembic.runtime.migration import MigrationContext
+
+ConfigureCallback = t.Callable[["Config"], "Config"]
+ProcessRevisionDirectives = t.Callable[
+    ["MigrationContext", t.Any, "list[ops.MigrationScript]"], None
+]
+
+#: Options a running command adds to ``configure_args`` for the length of the
+#: run (for example ``transaction_per_migration``), without touching the
+#: options the user gave to :class:`Migrate`.
+_run_options: contextvars.ContextVar[dict[str, t.Any]] = contextvars.ContextVar(
+    "flask_migrate_ext_run_options"
+)
+
+_env_logger = logging.getLogger("alembic.env")
+
+
+@contextlib.contextmanager
+def run_options(**options: t.Any) -> t.Iterator[None]:
+    """Add ``options`` to every ``configure_args`` read inside the block."""
+    token = _run_options.set({**_run_options.get({}), **options})
+    try:
+        yield
+    finally:
+        _run_options.reset(token)
+
+
+@dataclasses.dataclass(eq=False)
+class MigrateState:
+    """Per-app state, stored as ``app.extensions["migrate"]``.
+
+    ``env.py`` files written by Flask-Migrate read ``db``, ``directory``,
+    ``configure_args``, ``metadata`` and ``migrate`` from it, so those names
+    are part of the compatibility promise.
+    """
+
+    migrate: Migrate
+    db: t.Any
+    directory: str
+    command: str
+    context_kwargs: dict[str, t.Any]
+
+    @property
+    def configure_args(self) -> dict[str, t.Any]:
+        """Keyword arguments for Alembic's ``context.configure``.
+
+        A new dict on every access: Flask-Migrate's env.py stores its own
+        ``process_revision_directives`` in the dict it gets, and a shared dict
+        would carry that closure (bound to an old config) into later runs.
+        """
+        args = dict(self.context_kwargs)
+        args.update(_run_options.get({}))
+        args["process_revision_directives"] = _skip_empty_autogenerate(
+            args.get("process_revision_directives")
+        )
+        return args
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The default metadata; very old env.py files read it from here."""
+        if self.db is None:
+            raise NotInitializedError(_NO_DB_MESSAGE)
+        metadatas = getattr(self.db, "metadatas", None)
+        if metadatas is not None:
+            return t.cast("sa.MetaData", metadatas[None])
+        return t.cast("sa.MetaData", self.db.metadata)
+
+
+#: Flask-Migrate's name for the same object, for code that refers to it.
+_MigrateConfig = MigrateState
+
+_NO_DB_MESSAGE = (
+    "Migrate was not given a database: use Migrate(app, db) or"
+    " migrate.init_app(app, db)."
+)
+
+
+def _skip_empty_autogenerate(
+    user_hook: ProcessRevisionDirectives | None,
+) -> ProcessRevisionDirectives:
+    """Chain the user's hook with the "no changes, no file" rule.
+
+    Flask-Migrate drops that rule as soon as the user passes a hook of their
+    own; here the user's hook runs first and the rule still applies after it.
+    """
+    if getattr(user_hook, "_flask_migrate_ext_skip", False):
+        return t.cast(ProcessRevisionDirectives, user_hook)
+
+    def process_revision_directives(
+        context: MigrationContext, revision: t.Any, directives: list[t.Any]
+    ) -> None:
+        if user_hook is not None:
+            user_hook(context, revision, directives)
+        cmd_opts = context.config.cmd_opts if context.config else None
+        if not getattr(cmd_opts, "autogenerate", False) or not directives:
+            return
+        if all(
+            upgrade_ops.is_empty() for upgrade_ops in directives[0].upgrade_ops_list
+        ):
+            directives[:] = []
+            _env_logger.info("No changes in schema detected.")
+
+    process_revision_directives._flask_migrate_ext_skip = True  # type: ignore[attr-defined]
+    return process_revision_directives
+
+
+class Migrate:
+    """Manage an app's database schema with Alembic through ``flask db``.
+
+    :param app: The Flask app, or ``None`` to call :meth:`init_app` later.
+    :param db: The Flask-SQLAlchemy instance whose models are migrated.
+    :param directory: Migration script directory, relative to the working
+        directory unless absolute.
+    :param command: Name of the command group, ``flask <command> ...``.
+    :param compare_type: Let autogenerate detect column type changes.
+    :param render_as_batch: Render ``ALTER`` operations in batch mode, which
+        SQLite needs.
+    :param kwargs: Passed on to Alembic's ``context.configure`` in env.py
+        (``include_object``, ``version_table``, ``compare_server_default``, ...).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        db: t.Any = None,
+        directory: str | os.PathLike[str] = "migrations",
+        command: str = "db",
+        compare_type: bool = True,
+        render_as_batch: bool = True,
+        **kwargs: t.Any,
+    ) -> None:
+        self.configure_callbacks: list[ConfigureCallback] = []
+        self.db = db
+        self.command = command
+        self.directory = str(directory)
+        self.alembic_ctx_kwargs: dict[str, t.Any] = {
+            **kwargs,
+            "compare_type": compare_type,
+            "render_as_batch": render_as_batch,
+        }
+        if app is not None:
+            self.init_app(app, db, directory)
+
+    def init_app(
+        self,
+        app: Flask,
+        db: t.Any = None,
+        directory: str | os.PathLike[str] | None = None,
+        command: str | None = None,
+        compare_type: bool | None = None,
+        render_as_batch: bool | None = None,
+        **kwargs: t.Any,
+    ) -> None:
+        """Register the extension and the ``flask db`` commands on ``app``.
+
+        Arguments left out keep the values given to the constructor. Keyword
+        arguments apply to this app only.
+        """
+        # Like Flask-Migrate, the last values given become the defaults for
+        # apps initialised later with the same object.
+        self.db = db or self.db
+        self.command = command or self.command
+        self.directory = str(directory or self.directory)
+        context_kwargs = {**self.alembic_ctx_kwargs, **kwargs}
+        if compare_type is not None:
+            context_kwargs["compare_type"] = compare_type
+        if render_as_batch is not None:
+            context_kwargs["render_as_batch"] = render_as_batch
+        app.extensions["migrate"] = MigrateState(
+            migrate=self,
+            db=self.db,
+            directory=self.directory,
+            command=self.command,
+            context_kwargs=context_kwargs,
+        )
+        from .cli import db as db_group
+
+        app.cli.add_command(db_group, name=self.command)
+
+    def configure(self, f: ConfigureCallback) -> ConfigureCallback:
+        """Register a callback that receives the Alembic config and returns it.
+
+        Callbacks run in registration order, every time a command builds its
+        config.
+        """
+        self.configure_callbacks.append(f)
+        return f
+
+    def call_configure_callbacks(self, config: Config) -> Config:
+        """Pass ``config`` through every registered callback."""
+        for callback in self.configure_callbacks:
+            config = callback(config)
+        return config
+
+    def get_config(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        x_arg: str | t.Sequence[str] | None = None,
+        opts: t.Iterable[str] | None = None,
+    ) -> Config:
+        """Build the Alembic config for the current app.
+
+        :param directory: Migration script directory; the app's by default.
+        :param x_arg: Extra ``-x`` arguments for env.py, after those given to
+            the command group.
+        :param opts: Names of ``cmd_opts`` flags to set to ``True``.
+        """
+        from .config import build_config
+
+        state = get_state()
+        return build_config(state, directory, x_arg, opts)
+
+
+def get_state(app: Flask | None = None) -> MigrateState:
+    """Return the extension state of ``app`` (the current app by default)."""
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = app.extensions.get("migrate")
+    if not isinstance(state, MigrateState):
+        raise NotInitializedError(
+            "flask_migrate_ext is not initialised on this app: call"
+            " Migrate(app, db) or migrate.init_app(app, db)."
+        )
+    return state
+
+
+def get_db(state: MigrateState) -> t.Any:
+    """Return the state's database object, or explain how to give one."""
+    if state.db is None:
+        raise NotInitializedError(_NO_DB_MESSAGE)
+    return state.db

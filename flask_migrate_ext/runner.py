@@ -1,0 +1,152 @@
+"""Apply revisions to a database: the one place upgrade, downgrade and stamp go through.
+
+Alembic runs the user's env.py, which calls ``context.run_migrations()``; that
+calls back the *work function* given here, which hands Alembic the steps to
+run one at a time. Handing them out one at a time is what lets the runner
+know when a step starts and when it has finished, whatever env.py looks like,
+so progress, locking and failure reporting hook in here and not into env.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from alembic import util as alembic_util
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+
+from .extension import run_options
+
+if t.TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.runtime.migration import MigrationStep
+
+Action = t.Literal["upgrade", "downgrade", "stamp"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One revision step that was applied to the database."""
+
+    #: ``"upgrade"``, ``"downgrade"`` or ``"stamp"``.
+    action: Action
+    #: The revision whose script ran (for a stamp, the revision stamped to or from).
+    revision: str | None
+    #: Version table contents the step started from.
+    source: tuple[str, ...]
+    #: Version table contents the step ended at.
+    destination: tuple[str, ...]
+    #: First line of the revision's docstring.
+    message: str | None
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run did. ``steps`` is empty when there was nothing to do."""
+
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    #: Version table contents when the run started (``None`` in ``--sql`` mode).
+    initial: tuple[str, ...] | None = None
+
+
+def _step(action: Action, step: MigrationStep) -> Step:
+    info = step.info  # type: ignore[attr-defined]
+    revision = info.up_revision_id if not info.is_stamp else None
+    if info.is_stamp:
+        ids = info.destination_revision_ids or info.source_revision_ids
+        revision = ids[0] if ids else None
+    script = info.up_revision
+    doc = getattr(script, "doc", None) if script is not None else None
+    return Step(
+        action=action,
+        revision=revision,
+        source=tuple(info.source_revision_ids),
+        destination=tuple(info.destination_revision_ids),
+        message=doc or None,
+    )
+
+
+def run(
+    config: Config,
+    action: Action,
+    revision: str | t.Sequence[str],
+    *,
+    sql: bool = False,
+    tag: str | None = None,
+    purge: bool = False,
+) -> RunResult:
+    """Move the database to ``revision`` by running env.py once.
+
+    :param revision: Target; in ``--sql`` mode it may be a ``start:end`` range.
+    """
+    script = ScriptDirectory.from_config(config)
+    result = RunResult()
+    starting_rev, destination = _split_range(action, revision, sql)
+
+    def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
+        if not sql:
+            result.initial = tuple(heads)
+        steps: t.Iterable[MigrationStep]
+        if action == "upgrade":
+            steps = script._upgrade_revs(destination, heads)  # as alembic.command does
+        elif action == "downgrade":
+            steps = script._downgrade_revs(destination, heads)
+        else:
+            steps = script._stamp_revs(alembic_util.to_tuple(destination), heads)
+        return _track(action, steps, result)
+
+    with (
+        run_options(),
+        EnvironmentContext(
+            config,
+            script,
+            fn=plan,
+            as_sql=sql,
+            starting_rev=starting_rev,
+            destination_rev=destination,
+            tag=tag,
+            purge=purge,
+        ),
+    ):
+        script.run_env()
+    return result
+
+
+def _track(
+    action: Action, steps: t.Iterable[MigrationStep], result: RunResult
+) -> t.Iterator[MigrationStep]:
+    # Alembic runs a step between two ``next()`` calls on this generator:
+    # being asked for the next step means the previous one is done.
+    for step in steps:
+        yield step
+        result.steps.append(_step(action, step))
+
+
+def _split_range(
+    action: Action, revision: str | t.Sequence[str], sql: bool
+) -> tuple[str | None, t.Any]:
+    if action == "stamp":
+        revisions = alembic_util.to_list(revision)
+        if not sql:
+            return None, tuple(revisions)
+        starts = {r.split(":", 1)[0] for r in revisions if ":" in r}
+        if len(starts) > 1:
+            raise alembic_util.CommandError(
+                "Stamp operation with --sql only supports a single starting"
+                " revision at a time"
+            )
+        targets = tuple(r.split(":", 1)[-1] for r in revisions)
+        return (starts.pop() if starts else None), targets
+    assert isinstance(revision, str)
+    if ":" in revision:
+        if not sql:
+            raise alembic_util.CommandError("Range revision not allowed")
+        start, end = revision.split(":", 1)
+        return start, end
+    if sql and action == "downgrade":
+        raise alembic_util.CommandError(
+            "downgrade with --sql requires <fromrev>:<torev>"
+        )
+    return None, revision
