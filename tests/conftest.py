@@ -1,0 +1,140 @@
+"""Shared fixtures: real databases (SQLite, PostgreSQL, MariaDB) and app factories.
+
+Each test that asks for ``database_url`` gets a database of its own, created
+for it and dropped afterwards (SQLite: a file in ``tmp_path``). Server tests
+skip when the server is unreachable, unless ``FLASK_MIGRATE_EXT_REQUIRE_SERVERS``
+is set (``.ci/run`` sets it), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import typing as t
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate_ext import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "FLASK_MIGRATE_EXT_TEST_POSTGRESQL",
+        "postgresql+psycopg://root@127.0.0.1:5432/test",
+    ),
+    "mariadb": os.environ.get(
+        "FLASK_MIGRATE_EXT_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"
+    ),
+}
+REQUIRE_SERVERS = bool(os.environ.get("FLASK_MIGRATE_EXT_REQUIRE_SERVERS"))
+BACKENDS = ["sqlite", "postgresql", "mariadb"]
+
+
+def _server_unavailable(backend: str, reason: str) -> t.NoReturn:
+    message = f"{backend} server unavailable: {reason}"
+    if REQUIRE_SERVERS:
+        pytest.fail(message + " (FLASK_MIGRATE_EXT_REQUIRE_SERVERS is set)")
+    pytest.skip(message)
+
+
+_admin_engines: dict[str, sa.Engine] = {}
+
+
+def _admin_engine(backend: str) -> sa.Engine:
+    if backend not in _admin_engines:
+        _admin_engines[backend] = sa.create_engine(
+            SERVER_URLS[backend], isolation_level="AUTOCOMMIT", pool_pre_ping=True
+        )
+    return _admin_engines[backend]
+
+
+def create_database(backend: str, tmp_path: Path) -> str:
+    """Create an empty database for one test and return its URL."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    name = f"fmx_{uuid.uuid4().hex[:12]}"
+    try:
+        with _admin_engine(backend).connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as e:
+        _server_unavailable(backend, str(e.orig).splitlines()[0])
+    url = sa.make_url(SERVER_URLS[backend]).set(database=name)
+    return url.render_as_string(hide_password=False)
+
+
+def drop_database(backend: str, url: str) -> None:
+    if backend == "sqlite":
+        return
+    name = sa.make_url(url).database
+    force = " WITH (FORCE)" if backend == "postgresql" else ""
+    with _admin_engine(backend).connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn: ``sqlite``, ``postgresql``, ``mariadb``."""
+    return t.cast(str, request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> t.Iterator[str]:
+    """A fresh, empty database on ``backend``; dropped after the test."""
+    url = create_database(backend, tmp_path)
+    yield url
+    drop_database(backend, url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "migrations" is relative to the working directory, as in Flask-Migrate.
+    monkeypatch.chdir(tmp_path)
+
+
+class AppFactory(t.Protocol):
+    def __call__(
+        self,
+        url: str,
+        columns: dict[str, t.Any] | None = None,
+        **migrate_kwargs: t.Any,
+    ) -> Flask: ...
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> t.Iterator[AppFactory]:
+    """Build an app with one ``Employee`` model whose columns the test chooses.
+
+    Call it again with other columns to simulate editing the models. Engines
+    are disposed of after the test so its database can be dropped.
+    """
+    made: list[tuple[Flask, SQLAlchemy]] = []
+
+    def factory(
+        url: str, columns: dict[str, t.Any] | None = None, **migrate_kwargs: t.Any
+    ) -> Flask:
+        app = Flask("testapp", root_path=os.fspath(tmp_path))
+        app.config["SQLALCHEMY_DATABASE_URI"] = url
+        db = SQLAlchemy(app)
+        if columns is None:
+            columns = {"name": sa.Column(sa.String(50))}
+        attrs = {
+            "__tablename__": "employee",
+            "id": sa.Column(sa.Integer, primary_key=True),
+            **columns,
+        }
+        type("Employee", (db.Model,), attrs)
+        Migrate(app, db, **migrate_kwargs)
+        made.append((app, db))
+        return app
+
+    yield factory
+    for app, db in made:
+        with app.app_context():
+            db.engine.dispose()

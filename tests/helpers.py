@@ -1,0 +1,55 @@
+"""Helpers for tests: run commands, look into databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+
+def invoke(app: Flask, *args: str, **kwargs: t.Any) -> t.Any:
+    """Run ``flask db <args>`` against ``app`` in-process."""
+    runner: FlaskCliRunner = app.test_cli_runner()
+    return runner.invoke(args=["db", *args], **kwargs)
+
+
+def table_names(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def version_rows(url: str) -> list[str]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return []
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return sorted(row[0] for row in rows)
+    finally:
+        engine.dispose()
+
+
+def run_flask(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``flask <args>`` as a user would, in a subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "flask", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
