@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask_migrate_ext import Migrate
 from flask_sqlalchemy import SQLAlchemy
+
+from flask_migrate_ext import Migrate
 
 SERVER_URLS = {
     "postgresql": os.environ.get(

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import sqlalchemy as sa
+
 from helpers import invoke
 from helpers import table_names
 from helpers import version_rows

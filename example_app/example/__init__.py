@@ -1,0 +1,49 @@
+"""A small staff directory, set up the way most Flask apps are: an app factory,
+extensions created at module level and bound in ``create_app``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+from flask_migrate_ext import Migrate
+
+HERE = Path(__file__).resolve().parent
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+
+
+class Config:
+    # The migrations live beside the package, whatever the working directory.
+    MIGRATIONS = os.fspath(HERE.parent / "migrations")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "EXAMPLE_DATABASE_URL", f"sqlite:///{HERE.parent / 'instance' / 'example.db'}"
+    )
+
+
+def create_app(config: type[Config] = Config) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(config)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=app.config["MIGRATIONS"])
+
+    from . import models  # noqa: F401  (registers the models' tables)
+
+    @app.get("/departments")
+    def departments() -> list[dict[str, object]]:
+        rows = db.session.scalars(db.select(models.Department)).all()
+        return [
+            {"name": d.name, "employees": [e.name for e in d.employees]} for d in rows
+        ]
+
+    return app

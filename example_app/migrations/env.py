@@ -1,0 +1,88 @@
+"""Alembic environment for a Flask app with one database.
+
+Written by ``flask db init`` (flask_migrate_ext). The engine and the model
+metadata come from the app's Flask-SQLAlchemy instance; options given to
+``Migrate(...)`` arrive as ``configure_args``.
+"""
+
+from __future__ import annotations
+
+import logging
+from logging.config import fileConfig
+from typing import Any
+
+from alembic import context
+from flask import current_app
+
+config = context.config
+
+# Log through the settings in alembic.ini, keeping the app's own loggers.
+if config.config_file_name is not None and config.attributes.get(
+    "configure_logger", True
+):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+logger = logging.getLogger("alembic.env")
+
+migrate_state = current_app.extensions["migrate"]
+
+
+def get_engine() -> Any:
+    db = migrate_state.db
+    try:
+        return db.engine
+    except AttributeError:  # Alchemical and other Flask-SQLAlchemy look-alikes
+        return db.get_engine()
+
+
+def get_metadata() -> Any:
+    db = migrate_state.db
+    metadatas = getattr(db, "metadatas", None)
+    if metadatas is not None:
+        return metadatas[None]
+    return db.metadata
+
+
+def configure_args() -> dict[str, Any]:
+    args = dict(migrate_state.configure_args)
+    if args.get("process_revision_directives") is None:
+        # Running under Flask-Migrate, which leaves this rule to env.py.
+        def skip_empty(context: Any, revision: Any, directives: list[Any]) -> None:
+            if getattr(config.cmd_opts, "autogenerate", False):
+                if directives and directives[0].upgrade_ops.is_empty():
+                    directives[:] = []
+                    logger.info("No changes in schema detected.")
+
+        args["process_revision_directives"] = skip_empty
+    return args
+
+
+def run_migrations_offline() -> None:
+    """Write the migration SQL to the output instead of running it."""
+    args = configure_args()
+    args.pop("process_revision_directives")
+    context.configure(
+        url=get_engine().url,
+        target_metadata=get_metadata(),
+        literal_binds=True,
+        **args,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run the migrations on a connection from the app's engine."""
+    with get_engine().connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            **configure_args(),
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

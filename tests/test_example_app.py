@@ -1,0 +1,71 @@
+"""The example app's committed migrations on every backend, and the README demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flask_migrate_ext import check
+from flask_migrate_ext import downgrade
+from flask_migrate_ext import upgrade
+from helpers import table_names
+from helpers import version_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "example_app"
+
+
+@pytest.fixture
+def example_app(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    from example import Config
+    from example import create_app
+    from example import db
+
+    class TestConfig(Config):
+        SQLALCHEMY_DATABASE_URI = database_url
+
+    app = create_app(TestConfig)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_migrations_go_up_and_down(example_app, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    with example_app.app_context():
+        result = upgrade()
+        assert len(result.steps) == len(
+            list((EXAMPLE / "migrations" / "versions").glob("*.py"))
+        )
+        assert {"department", "employee"} <= table_names(database_url)
+        check()  # the models match the migrations
+        downgrade(revision="base")
+    assert version_rows(database_url) == []
+    assert not {"department", "employee"} & table_names(database_url)
+
+
+def test_readme_demo_command_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, os_path(EXAMPLE / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "migrations apply and revert cleanly" in done.stdout
+
+
+def os_path(path: Path) -> str:
+    return str(path)
+
+
+def clean_env() -> dict[str, str]:
+    import os
+
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "EXAMPLE_"))
+    }
