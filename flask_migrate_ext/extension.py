@@ -118,14 +118,28 @@ def _skip_empty_autogenerate(
         cmd_opts = context.config.cmd_opts if context.config else None
         if not getattr(cmd_opts, "autogenerate", False) or not directives:
             return
-        if all(
-            upgrade_ops.is_empty() for upgrade_ops in directives[0].upgrade_ops_list
-        ):
+        ops_list = directives[0].upgrade_ops_list
+        if any(ops.upgrade_token != "upgrades" for ops in ops_list):
+            # A multi-database env.py calls this once per database: judge
+            # only after the last one, or Alembic has no script to add to.
+            if len(ops_list) < len(database_names()):
+                return
+        if all(ops.is_empty() for ops in ops_list):
             directives[:] = []
             _env_logger.info("No changes in schema detected.")
 
     process_revision_directives._flask_migrate_ext_skip = True  # type: ignore[attr-defined]
     return process_revision_directives
+
+
+def database_names() -> list[str]:
+    """Names of the current app's databases: ``""`` (the default) and each bind."""
+    binds = current_app.config.get("SQLALCHEMY_BINDS")
+    if binds is not None:
+        return ["", *binds]
+    state = get_state()
+    bind_names = getattr(state.db, "bind_names", None)
+    return ["", *(bind_names() if bind_names is not None else ())]
 
 
 class Migrate:
