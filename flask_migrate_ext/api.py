@@ -110,12 +110,15 @@ def _config(
     directory: str | os.PathLike[str] | None,
     x_arg: XArg = None,
     opts: t.Iterable[str] | None = None,
-    must_exist: bool = True,
+    needs_db: bool = True,
 ) -> AlembicConfig:
+    """The command's config, after checking what the command needs exists."""
     state = get_state()
+    if needs_db:
+        get_db(state)
     config = build_config(state, directory, x_arg, opts)
     location = config.get_main_option("script_location") or state.directory
-    if must_exist and not os.path.isdir(location):
+    if not os.path.isdir(location):
         raise errors.DirectoryNotFoundError(
             f"Migration directory {location!r} does not exist:"
             f" run 'flask {state.command} init' to create it."
@@ -208,7 +211,7 @@ def revision(
         change (then no file is written) or with ``sql``.
     """
     opts = ["autogenerate"] if autogenerate else None
-    config = _config(directory, opts=opts)
+    config = _config(directory, opts=opts, needs_db=autogenerate)
     script = alembic_command.revision(
         config,
         message,
@@ -260,7 +263,7 @@ def edit(
     directory: str | os.PathLike[str] | None = None, revision: str = "current"
 ) -> None:
     """Open a revision file in ``$EDITOR``."""
-    alembic_command.edit(_config(directory), revision)
+    alembic_command.edit(_config(directory, needs_db=revision == "current"), revision)
 
 
 @_user_facing
@@ -278,7 +281,7 @@ def merge(
 
     :return: The path of the new file.
     """
-    config = _config(directory)
+    config = _config(directory, needs_db=False)
     if not revisions:
         heads = ScriptDirectory.from_config(config).get_heads()
         if len(heads) < 2:
@@ -396,7 +399,7 @@ def show(
 
     :return: The revision ids shown.
     """
-    config = _config(directory)
+    config = _config(directory, needs_db=revision == "current")
     script = ScriptDirectory.from_config(config)
     shown: list[str] = []
 
@@ -425,7 +428,10 @@ def history(
     :param rev_range: ``[start]:[end]``; ``current`` may stand for either end.
     :return: The revision ids listed, in the order shown.
     """
-    config = _config(directory)
+    config = _config(
+        directory,
+        needs_db=indicate_current or "current" in (rev_range or ""),
+    )
     script = ScriptDirectory.from_config(config)
     base: str | None = None
     head: str | None = None
@@ -480,7 +486,7 @@ def heads(
 
     :return: The head revision ids.
     """
-    config = _config(directory)
+    config = _config(directory, needs_db=False)
     script = ScriptDirectory.from_config(config)
     if resolve_dependencies:
         found = script.get_revisions("heads")
@@ -505,7 +511,7 @@ def branches(
 
     :return: The ids of the revisions that are branch points.
     """
-    config = _config(directory)
+    config = _config(directory, needs_db=False)
     script = ScriptDirectory.from_config(config)
     found = []
     for sc in script.walk_revisions():
