@@ -84,6 +84,7 @@ def run(
     script = ScriptDirectory.from_config(config)
     result = RunResult()
     starting_rev, destination = _split_range(action, revision, sql)
+    _check_target_exists(script, destination)
 
     def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
         if not sql:
@@ -112,6 +113,19 @@ def run(
     ):
         script.run_env()
     return result
+
+
+def _check_target_exists(script: ScriptDirectory, destination: t.Any) -> None:
+    """Fail on an unknown target before env.py runs.
+
+    Alembic creates the version table before it looks the target up, so a
+    typo would otherwise leave an empty version table in a fresh database.
+    Relative targets (``-1``, ``head+2``) depend on the database and are
+    left to Alembic.
+    """
+    for target in alembic_util.to_list(destination):
+        if target and not any(sign in target for sign in "+-"):
+            script.get_revisions(target)
 
 
 def _track(
