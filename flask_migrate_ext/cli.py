@@ -20,13 +20,22 @@ from flask.cli import AppGroup
 from flask.cli import NoAppException
 from flask.cli import ScriptInfo
 
-from .config import GROUP_X_ARG_KEY
 from .errors import ExitCode
 from .errors import MigrateError
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
+#: ``click.Context.meta`` keys under which the ``db`` group keeps its options.
 GROUP_DIRECTORY_KEY = "flask_migrate_ext.directory"
+GROUP_X_ARG_KEY = "flask_migrate_ext.x_arg"
+
+
+def group_x_args() -> list[str]:
+    """The ``-x`` values given to the ``db`` group of the running CLI command."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    return list(ctx.meta.get(GROUP_X_ARG_KEY, ()))
 
 
 @contextlib.contextmanager

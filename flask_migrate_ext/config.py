@@ -8,17 +8,15 @@ import sys
 import typing as t
 from pathlib import Path
 
-import click
 from alembic.config import Config as AlembicConfig
+
+from .cli import group_x_args
 
 if t.TYPE_CHECKING:
     from .extension import MigrateState
 
 #: Where the templates shipped with the package live.
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-
-#: ``click.Context.meta`` key under which the ``db`` group keeps its ``-x`` values.
-GROUP_X_ARG_KEY = "flask_migrate_ext.x_arg"
 
 
 class _CurrentStdout:
@@ -55,14 +53,6 @@ class Config(AlembicConfig):
         if self.template_directory:
             return self.template_directory
         return os.fspath(TEMPLATES_DIR)
-
-
-def group_x_args() -> list[str]:
-    """The ``-x`` values given to the ``db`` group of the running CLI command."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return []
-    return list(ctx.meta.get(GROUP_X_ARG_KEY, ()))
 
 
 def build_config(
