@@ -210,10 +210,9 @@ def revision(
     :return: The path of the new file, or ``None`` when autogenerate found no
         change (then no file is written) or with ``sql``.
     """
-    opts = ["autogenerate"] if autogenerate else None
-    config = _config(directory, opts=opts, needs_db=autogenerate)
-    script = alembic_command.revision(
-        config,
+    return _write_revision(
+        directory,
+        None,
         message,
         autogenerate=autogenerate,
         sql=sql,
@@ -222,6 +221,20 @@ def revision(
         branch_label=branch_label,
         version_path=version_path,
         rev_id=rev_id,
+    )
+
+
+def _write_revision(
+    directory: str | os.PathLike[str] | None,
+    x_arg: XArg,
+    message: str | None,
+    autogenerate: bool,
+    **options: t.Any,
+) -> str | None:
+    opts = ["autogenerate"] if autogenerate else None
+    config = _config(directory, x_arg, opts=opts, needs_db=autogenerate)
+    script = alembic_command.revision(
+        config, message, autogenerate=autogenerate, **options
     )
     return _path(script)
 
@@ -243,9 +256,9 @@ def migrate(
     :return: The path of the new file, or ``None`` when the models match the
         database (then no file is written).
     """
-    config = _config(directory, x_arg=x_arg, opts=["autogenerate"])
-    script = alembic_command.revision(
-        config,
+    return _write_revision(
+        directory,
+        x_arg,
         message,
         autogenerate=True,
         sql=sql,
@@ -255,7 +268,6 @@ def migrate(
         version_path=version_path,
         rev_id=rev_id,
     )
-    return _path(script)
 
 
 @_user_facing
