@@ -19,16 +19,22 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from alembic.util import asbool
 from alembic.util import CommandError
+from flask import current_app
 
 from . import errors
 from .config import build_config
 from .config import Config
 from .config import TEMPLATES_DIR
 from .diffs import describe_diffs
+from .extension import database_names
 from .extension import get_db
+from .extension import get_engine
 from .extension import get_state
+from .extension import MigrateState
+from .lock import LockTarget
 from .runner import run
 from .runner import RunResult
+from .runner import RunSettings
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -124,6 +130,43 @@ def _config(
             f" run 'flask {state.command} init' to create it."
         )
     return config
+
+
+def _run_settings(
+    state: MigrateState, lock: bool | None, lock_timeout: float | None
+) -> RunSettings:
+    """Settings for one run: arguments first, then app config, then defaults."""
+    app_config = current_app.config
+    lock_setting = app_config.get("MIGRATE_LOCK", True)
+    if lock_setting not in (True, False, "table"):
+        raise errors.CommandFailedError(
+            f"MIGRATE_LOCK must be True, False or 'table', not {lock_setting!r}."
+        )
+    if lock is None:
+        lock = lock_setting is not False
+    if lock_timeout is None:
+        lock_timeout = float(app_config.get("MIGRATE_LOCK_TIMEOUT", 600))
+    mode = app_config.get("MIGRATE_TRANSACTION_MODE")
+    if mode is None:
+        per_revision = bool(state.context_kwargs.get("transaction_per_migration", True))
+    elif mode in ("per-revision", "all"):
+        per_revision = mode == "per-revision"
+    else:
+        raise errors.CommandFailedError(
+            f"MIGRATE_TRANSACTION_MODE must be 'per-revision' or 'all', not {mode!r}."
+        )
+    version_table = state.context_kwargs.get("version_table", "alembic_version")
+    targets = tuple(
+        LockTarget(name, get_engine(state, name), version_table)
+        for name in (database_names() if lock else ())
+    )
+    return RunSettings(
+        lock=lock,
+        lock_mode="table" if lock_setting == "table" else "session",
+        lock_timeout=lock_timeout,
+        transaction_per_revision=per_revision,
+        targets=targets,
+    )
 
 
 def _path(script: Script | None | list[Script | None]) -> str | None:
@@ -319,14 +362,22 @@ def upgrade(
     sql: bool = False,
     tag: str | None = None,
     x_arg: XArg = None,
+    *,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
 ) -> RunResult:
     """Upgrade the database to a later revision.
 
     :param revision: Target, ``head`` by default; with ``sql`` it may be a
         ``start:end`` range.
+    :param lock: Take the migration lock; ``MIGRATE_LOCK`` by default.
+    :param lock_timeout: Seconds to wait for the lock; ``MIGRATE_LOCK_TIMEOUT``
+        (600) by default.
     :return: The steps applied.
     """
-    return run(_config(directory, x_arg), "upgrade", revision, sql=sql, tag=tag)
+    config = _config(directory, x_arg)
+    settings = _run_settings(get_state(), lock, lock_timeout)
+    return run(config, "upgrade", revision, sql=sql, tag=tag, settings=settings)
 
 
 @_user_facing
@@ -336,14 +387,21 @@ def downgrade(
     sql: bool = False,
     tag: str | None = None,
     x_arg: XArg = None,
+    *,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
 ) -> RunResult:
     """Revert the database to an earlier revision, one step back by default.
 
+    :param lock: Take the migration lock; see :func:`upgrade`.
+    :param lock_timeout: Seconds to wait for the lock; see :func:`upgrade`.
     :return: The steps reverted.
     """
     if sql and revision == "-1":
         revision = "head:-1"
-    return run(_config(directory, x_arg), "downgrade", revision, sql=sql, tag=tag)
+    config = _config(directory, x_arg)
+    settings = _run_settings(get_state(), lock, lock_timeout)
+    return run(config, "downgrade", revision, sql=sql, tag=tag, settings=settings)
 
 
 @_user_facing
@@ -353,13 +411,20 @@ def stamp(
     sql: bool = False,
     tag: str | None = None,
     purge: bool = False,
+    *,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
 ) -> RunResult:
     """Set the version table to ``revision`` without running any migration.
 
     :param purge: Empty the version table first, for a database whose
         recorded revision no longer exists.
     """
-    return run(_config(directory), "stamp", revision, sql=sql, tag=tag, purge=purge)
+    config = _config(directory)
+    settings = _run_settings(get_state(), lock, lock_timeout)
+    return run(
+        config, "stamp", revision, sql=sql, tag=tag, purge=purge, settings=settings
+    )
 
 
 def _run_read_only(

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import signal
+import threading
+import traceback
 import typing as t
 
 import click
@@ -22,6 +25,8 @@ from flask.cli import ScriptInfo
 
 from .errors import ExitCode
 from .errors import MigrateError
+from .interrupt import cancel_running
+from .report import reporting_to
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
@@ -38,14 +43,86 @@ def group_x_args() -> list[str]:
     return list(ctx.meta.get(GROUP_X_ARG_KEY, ()))
 
 
+GROUP_VERBOSE_KEY = "flask_migrate_ext.verbose"
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so it unwinds like Ctrl-C.
+
+    A ``KeyboardInterrupt`` subclass, so database drivers that cancel the
+    running statement on Ctrl-C (psycopg) do so on SIGTERM too.
+    """
+
+
+def _stop(signum: int, frame: object) -> None:
+    # Stop the server's statement first: unwinding rolls back on the same
+    # connection, which would otherwise wait for the statement to finish.
+    cancel_running()
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 @contextlib.contextmanager
-def user_errors() -> t.Iterator[None]:
-    """Show an API error as ``Error: ...`` on stderr and exit with its code."""
+def _signals_unwind() -> t.Iterator[None]:
+    """SIGINT and SIGTERM cancel server statements, then unwind as exceptions."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get(GROUP_VERBOSE_KEY))
+
+
+@contextlib.contextmanager
+def user_errors() -> t.Iterator[None]:
+    """The CLI's one error boundary: a short message on stderr and an exit code.
+
+    Errors raised by the API carry their exit code. Anything else is a bug
+    or an environment problem: one line too, and the traceback with
+    ``flask db --verbose``.
+    """
+    try:
+        with _signals_unwind(), reporting_to(_echo_err):
+            yield
     except MigrateError as e:
+        if _verbose():
+            traceback.print_exc()
         click.echo(f"Error: {e}", err=True)
         raise click.exceptions.Exit(int(e.exit_code)) from None
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        click.echo("Stopped by SIGTERM." if terminated else "Interrupted.", err=True)
+        code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
+        raise click.exceptions.Exit(int(code)) from None
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except Exception as e:
+        if _verbose():
+            raise
+        summary = _first_line(e) or "(no message)"
+        click.echo(f"Error: {type(e).__name__}: {summary}", err=True)
+        click.echo(
+            "Run with 'flask db --verbose ...' to see the full traceback.", err=True
+        )
+        raise click.exceptions.Exit(int(ExitCode.ERROR)) from None
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else ""
 
 
 def _api() -> t.Any:
@@ -149,14 +226,49 @@ def _new_revision_options(f: F) -> F:
     return f
 
 
+lock_options = [
+    click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Seconds to wait for another process's migration lock"
+        " (default MIGRATE_LOCK_TIMEOUT or 600).",
+    ),
+    click.option(
+        "--no-lock",
+        is_flag=True,
+        help="Don't take the migration lock.",
+    ),
+]
+
+
+def _lock_options(f: F) -> F:
+    for option in reversed(lock_options):
+        f = option(f)
+    return f
+
+
+def _lock_args(no_lock: bool, lock_timeout: float | None) -> dict[str, t.Any]:
+    return {"lock": False if no_lock else None, "lock_timeout": lock_timeout}
+
+
 @click.group(cls=MigrateGroup)
 @directory_option
 @x_arg_option
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show full tracebacks for errors.",
+)
 @click.pass_context
-def db(ctx: click.Context, directory: str | None, x_arg: tuple[str, ...]) -> None:
+def db(
+    ctx: click.Context, directory: str | None, x_arg: tuple[str, ...], verbose: bool
+) -> None:
     """Perform database migrations."""
     ctx.meta[GROUP_DIRECTORY_KEY] = directory
     ctx.meta[GROUP_X_ARG_KEY] = x_arg
+    ctx.meta[GROUP_VERBOSE_KEY] = verbose
 
 
 @db.command("list-templates", with_appcontext=False)
@@ -281,16 +393,26 @@ def merge_command(
 @sql_option
 @tag_option
 @x_arg_option
+@_lock_options
 @click.argument("revision", default="head")
 def upgrade_command(
     directory: str | None,
     sql: bool,
     tag: str | None,
     x_arg: tuple[str, ...],
+    lock_timeout: float | None,
+    no_lock: bool,
     revision: str,
 ) -> None:
     """Upgrade to a later version."""
-    _api().upgrade(_directory(directory), revision, sql, tag, list(x_arg))
+    _api().upgrade(
+        _directory(directory),
+        revision,
+        sql,
+        tag,
+        list(x_arg),
+        **_lock_args(no_lock, lock_timeout),
+    )
 
 
 @db.command("downgrade")
@@ -298,16 +420,26 @@ def upgrade_command(
 @sql_option
 @tag_option
 @x_arg_option
+@_lock_options
 @click.argument("revision", default="-1")
 def downgrade_command(
     directory: str | None,
     sql: bool,
     tag: str | None,
     x_arg: tuple[str, ...],
+    lock_timeout: float | None,
+    no_lock: bool,
     revision: str,
 ) -> None:
     """Revert to a previous version."""
-    _api().downgrade(_directory(directory), revision, sql, tag, list(x_arg))
+    _api().downgrade(
+        _directory(directory),
+        revision,
+        sql,
+        tag,
+        list(x_arg),
+        **_lock_args(no_lock, lock_timeout),
+    )
 
 
 @db.command("show")
@@ -380,12 +512,26 @@ def current_command(directory: str | None, verbose: bool) -> None:
     is_flag=True,
     help="Delete the version in the alembic_version table before stamping.",
 )
+@_lock_options
 @click.argument("revision", default="head")
 def stamp_command(
-    directory: str | None, sql: bool, tag: str | None, purge: bool, revision: str
+    directory: str | None,
+    sql: bool,
+    tag: str | None,
+    purge: bool,
+    lock_timeout: float | None,
+    no_lock: bool,
+    revision: str,
 ) -> None:
     """'stamp' the revision table with the given revision; don't run any migrations."""
-    _api().stamp(_directory(directory), revision, sql, tag, purge)
+    _api().stamp(
+        _directory(directory),
+        revision,
+        sql,
+        tag,
+        purge,
+        **_lock_args(no_lock, lock_timeout),
+    )
 
 
 @db.command("check")

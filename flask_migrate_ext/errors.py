@@ -100,5 +100,11 @@ class MigrationFailedError(MigrateError):
     """A revision script or a statement it ran failed."""
 
 
+class LockTimeoutError(MigrateError):
+    """Another process held the migration lock for longer than the timeout."""
+
+    exit_code = ExitCode.LOCK_TIMEOUT
+
+
 class CommandFailedError(MigrateError):
     """Alembic refused the command; the message is Alembic's."""

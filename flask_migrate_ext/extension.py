@@ -262,6 +262,17 @@ def get_state(app: Flask | None = None) -> MigrateState:
     return state
 
 
+def get_engine(state: MigrateState, name: str = "") -> sa.Engine:
+    """The engine of database ``name`` (``""`` is the default database)."""
+    db = get_db(state)
+    engines = getattr(db, "engines", None)
+    if engines is not None:
+        return t.cast("sa.Engine", engines[name or None])
+    if name:
+        return t.cast("sa.Engine", db.get_engine(bind=name))
+    return t.cast("sa.Engine", db.engine)
+
+
 def get_db(state: MigrateState) -> t.Any:
     """Return the state's database object, or explain how to give one."""
     if state.db is None:

@@ -9,6 +9,7 @@ so progress, locking and failure reporting hook in here and not into env.py.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing as t
 
@@ -17,6 +18,12 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from .extension import run_options
+from .interrupt import cancellable
+from .interrupt import server_canceller
+from .lock import LockMode
+from .lock import LockTarget
+from .lock import migration_lock
+from .report import report
 
 if t.TYPE_CHECKING:
     from alembic.config import Config
@@ -40,6 +47,21 @@ class Step:
     destination: tuple[str, ...]
     #: First line of the revision's docstring.
     message: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """How a run protects the database; see the "Deploying" docs."""
+
+    #: Take the migration lock (never in ``--sql`` mode, which touches nothing).
+    lock: bool = True
+    lock_mode: LockMode = "session"
+    #: Seconds to wait for another process's lock before giving up.
+    lock_timeout: float = 600.0
+    #: Commit each revision on its own (``True``) or all of them at once.
+    transaction_per_revision: bool = True
+    #: The databases to lock.
+    targets: tuple[LockTarget, ...] = ()
 
 
 @dataclasses.dataclass
@@ -76,19 +98,26 @@ def run(
     sql: bool = False,
     tag: str | None = None,
     purge: bool = False,
+    settings: RunSettings | None = None,
 ) -> RunResult:
     """Move the database to ``revision`` by running env.py once.
 
     :param revision: Target; in ``--sql`` mode it may be a ``start:end`` range.
     """
+    settings = settings or RunSettings()
     script = ScriptDirectory.from_config(config)
     result = RunResult()
     starting_rev, destination = _split_range(action, revision, sql)
     _check_target_exists(script, destination)
 
+    stack = contextlib.ExitStack()
+
     def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
         if not sql:
             result.initial = tuple(heads)
+            if context.connection is not None:
+                canceller = server_canceller(context.connection)
+                stack.enter_context(cancellable(canceller))
         steps: t.Iterable[MigrationStep]
         if action == "upgrade":
             steps = script._upgrade_revs(destination, heads)  # as alembic.command does
@@ -98,20 +127,36 @@ def run(
             steps = script._stamp_revs(alembic_util.to_tuple(destination), heads)
         return _track(action, steps, result)
 
+    lock: t.ContextManager[None] = contextlib.nullcontext()
+    if settings.lock and not sql:
+        lock = migration_lock(
+            settings.targets, settings.lock_timeout, settings.lock_mode
+        )
+    environment = EnvironmentContext(
+        config,
+        script,
+        fn=plan,
+        as_sql=sql,
+        starting_rev=starting_rev,
+        destination_rev=destination,
+        tag=tag,
+        purge=purge,
+    )
+    per_revision = settings.transaction_per_revision
     with (
-        run_options(),
-        EnvironmentContext(
-            config,
-            script,
-            fn=plan,
-            as_sql=sql,
-            starting_rev=starting_rev,
-            destination_rev=destination,
-            tag=tag,
-            purge=purge,
-        ),
+        lock,
+        stack,
+        run_options(transaction_per_migration=per_revision),
+        environment,
     ):
+        if not sql and action != "stamp":
+            # Said once the lock is held, so a waiting process doesn't say it early.
+            scope = "per revision" if per_revision else "for all revisions"
+            report(f"Running {action} with one transaction {scope}.")
         script.run_env()
+    if not sql and not result.steps and action != "stamp":
+        at = ", ".join(result.initial or ()) or "base"
+        report(f"Nothing to {action}: the database is at {at}.")
     return result
 
 

@@ -1,0 +1,289 @@
+"""The migration lock, with real processes racing on real databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from flask_migrate_ext import ExitCode
+from flask_migrate_ext.lock import LockTarget
+from flask_migrate_ext.lock import migration_lock
+from helpers import version_rows
+
+APP = """
+import os
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from flask_migrate_ext import Migrate
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["TEST_DATABASE_URL"]
+mode = os.environ.get("TEST_MIGRATE_LOCK", "on")
+app.config["MIGRATE_LOCK"] = {"on": True, "off": False, "table": "table"}[mode]
+db = SQLAlchemy(app)
+Migrate(app, db)
+"""
+
+REVISION = '''
+"""{message}"""
+import time
+from alembic import op
+import sqlalchemy as sa
+
+revision = {revision!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
+'''
+
+
+def write_revision(
+    versions: Path, revision: str, down: str | None, upgrade: str, downgrade: str
+) -> None:
+    (versions / f"{revision}.py").write_text(
+        REVISION.format(
+            message=revision,
+            revision=revision,
+            down=down,
+            upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
+            downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
+        )
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path, database_url: str) -> Path:
+    """An app with r1 (a counter table) and r2 (sleeps 2 s, counts once)."""
+    (tmp_path / "app.py").write_text(APP)
+    done = flask(tmp_path, database_url, "db", "init")
+    assert done.returncode == 0, done.stderr
+    versions = tmp_path / "migrations" / "versions"
+    write_revision(
+        versions,
+        "r1",
+        None,
+        'op.create_table("counter", sa.Column("n", sa.Integer))',
+        'op.drop_table("counter")',
+    )
+    write_revision(
+        versions,
+        "r2",
+        "r1",
+        """
+        time.sleep(2)
+        op.execute("INSERT INTO counter (n) VALUES (1)")
+        """,
+        'op.execute("DELETE FROM counter")',
+    )
+    return tmp_path
+
+
+def flask_process(
+    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    full_env.update({"TEST_DATABASE_URL": url, "FLASK_APP": "app", **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", *args],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def flask(
+    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    process = flask_process(cwd, url, *args, env=env)
+    stdout, stderr = process.communicate(timeout=90)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def counter_rows(url: str) -> int:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT COUNT(*) FROM counter")).scalar())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("backend", "lock_mode"),
+    [
+        ("sqlite", "on"),
+        ("postgresql", "on"),
+        ("mariadb", "on"),
+        ("postgresql", "table"),
+    ],
+)
+def test_concurrent_upgrades_apply_each_revision_once(
+    project: Path, database_url: str, backend: str, lock_mode: str
+) -> None:
+    env = {"TEST_MIGRATE_LOCK": lock_mode}
+    processes = [
+        flask_process(project, database_url, "db", "upgrade", env=env) for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    codes = [p.returncode for p in processes]
+    assert codes == [0, 0, 0, 0], outputs
+    assert counter_rows(database_url) == 1
+    assert version_rows(database_url) == ["r2"]
+    stderr = "".join(err for _, err in outputs)
+    assert stderr.count("Running upgrade r1 -> r2") == 1
+    assert stderr.count("Nothing to upgrade: the database is at r2.") == 3
+    assert "Waiting for the migration lock" in stderr
+
+
+def _targets(url: str) -> tuple[sa.Engine, list[LockTarget]]:
+    engine = sa.create_engine(url)
+    return engine, [LockTarget("", engine)]
+
+
+def test_lock_held_elsewhere_times_out(project: Path, database_url: str) -> None:
+    engine, targets = _targets(database_url)
+    try:
+        with migration_lock(targets, timeout=0):
+            started = time.monotonic()
+            done = flask(project, database_url, "db", "upgrade", "--lock-timeout", "1")
+            waited = time.monotonic() - started
+    finally:
+        engine.dispose()
+    assert done.returncode == ExitCode.LOCK_TIMEOUT, done.stderr
+    assert "Waiting for the migration lock" in done.stderr
+    assert "Gave up after 1 s: the migration lock" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert waited >= 1
+    assert version_rows(database_url) == []
+
+
+def test_no_lock_skips_the_lock(project: Path, database_url: str) -> None:
+    engine, targets = _targets(database_url)
+    try:
+        with migration_lock(targets, timeout=0):
+            done = flask(project, database_url, "db", "upgrade", "r1", "--no-lock")
+    finally:
+        engine.dispose()
+    assert done.returncode == 0, done.stderr
+    assert "Waiting" not in done.stderr
+    assert version_rows(database_url) == ["r1"]
+
+
+def test_lock_is_released_after_a_run(project: Path, database_url: str) -> None:
+    assert flask(project, database_url, "db", "upgrade", "r1").returncode == 0
+    engine, targets = _targets(database_url)
+    try:
+        with migration_lock(targets, timeout=0):
+            pass  # would raise LockTimeoutError if the run had kept the lock
+    finally:
+        engine.dispose()
+
+
+def test_autocommit_block_runs_under_the_lock(tmp_path: Path) -> None:
+    from conftest import create_database
+    from conftest import drop_database
+
+    url = create_database("postgresql", tmp_path)
+    try:
+        (tmp_path / "app.py").write_text(APP)
+        assert flask(tmp_path, url, "db", "init").returncode == 0
+        write_revision(
+            tmp_path / "migrations" / "versions",
+            "r1",
+            None,
+            """
+            op.create_table("t", sa.Column("n", sa.Integer))
+            with op.get_context().autocommit_block():
+                op.execute("CREATE INDEX CONCURRENTLY ix_t_n ON t (n)")
+            """,
+            'op.drop_table("t")',
+        )
+        done = flask(tmp_path, url, "db", "upgrade")
+        assert done.returncode == 0, done.stderr
+        engine = sa.create_engine(url)
+        try:
+            indexes = sa.inspect(engine).get_indexes("t")
+        finally:
+            engine.dispose()
+        assert [index["name"] for index in indexes] == ["ix_t_n"]
+    finally:
+        drop_database("postgresql", url)
+
+
+def _slow_second_revision(project: Path, backend: str) -> None:
+    sleep = {
+        "postgresql": "SELECT pg_sleep(30)",
+        "mariadb": "SELECT SLEEP(30)",
+    }[backend]
+    write_revision(
+        project / "migrations" / "versions",
+        "r2",
+        "r1",
+        f"""
+        op.execute("INSERT INTO counter (n) VALUES (1)")
+        op.execute("{sleep}")
+        """,
+        'op.execute("DELETE FROM counter")',
+    )
+
+
+def _running_sleeps(url: str, backend: str) -> int:
+    query = {
+        "postgresql": "SELECT COUNT(*) FROM pg_stat_activity"
+        " WHERE query LIKE 'SELECT pg_sleep(30)%' AND pid <> pg_backend_pid()",
+        "mariadb": "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+        " WHERE INFO LIKE 'SELECT SLEEP(30)%'",
+    }[backend]
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(query)).scalar())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_signal_during_slow_upgrade(
+    project: Path, database_url: str, backend: str, signum: int
+) -> None:
+    _slow_second_revision(project, backend)
+    assert flask(project, database_url, "db", "upgrade", "r1").returncode == 0
+    process = flask_process(project, database_url, "db", "upgrade")
+    deadline = time.monotonic() + 20
+    while _running_sleeps(database_url, backend) == 0:
+        assert time.monotonic() < deadline, "the slow statement never started"
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=20)
+    expected = ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
+    assert process.returncode == expected, stderr
+    assert "Traceback" not in stderr
+    time.sleep(1)
+    assert _running_sleeps(database_url, backend) == 0
+    assert version_rows(database_url) == ["r1"]
+    engine, targets = _targets(database_url)
+    try:
+        with migration_lock(targets, timeout=0):
+            pass
+    finally:
+        engine.dispose()
