@@ -14,10 +14,12 @@ from .errors import DatabaseUnreachableError
 from .errors import DirectoryExistsError
 from .errors import DirectoryNotFoundError
 from .errors import ExitCode
+from .errors import LockTimeoutError
 from .errors import MigrateError
 from .errors import MigrationFailedError
 from .errors import NotInitializedError
 from .errors import NotUpToDateError
+from .errors import PartiallyAppliedError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
 from .errors import TemplateNotFoundError
@@ -36,6 +38,7 @@ if t.TYPE_CHECKING:
     from .api import list_templates as list_templates
     from .api import merge as merge
     from .api import migrate as migrate
+    from .api import resolve as resolve
     from .api import revision as revision
     from .api import show as show
     from .api import stamp as stamp
@@ -59,6 +62,7 @@ _API_FUNCTIONS = frozenset(
         "list_templates",
         "merge",
         "migrate",
+        "resolve",
         "revision",
         "show",
         "stamp",
@@ -97,6 +101,8 @@ __all__ = [
     "MigrationFailedError",
     "NotInitializedError",
     "NotUpToDateError",
+    "PartiallyAppliedError",
+    "LockTimeoutError",
     "RevisionNotFoundError",
     "RunResult",
     "SchemaDriftError",

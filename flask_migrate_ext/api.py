@@ -30,8 +30,12 @@ from .extension import database_names
 from .extension import get_db
 from .extension import get_engine
 from .extension import get_state
+from .extension import ledger_table_name
 from .extension import MigrateState
+from .ledger import Ledger
+from .ledger import ledger_table
 from .lock import LockTarget
+from .lock import migration_lock
 from .runner import run
 from .runner import RunResult
 from .runner import RunSettings
@@ -155,18 +159,36 @@ def _run_settings(
         raise errors.CommandFailedError(
             f"MIGRATE_TRANSACTION_MODE must be 'per-revision' or 'all', not {mode!r}."
         )
-    version_table = state.context_kwargs.get("version_table", "alembic_version")
-    targets = tuple(
-        LockTarget(name, get_engine(state, name), version_table)
-        for name in (database_names() if lock else ())
-    )
     return RunSettings(
         lock=lock,
         lock_mode="table" if lock_setting == "table" else "session",
         lock_timeout=lock_timeout,
         transaction_per_revision=per_revision,
-        targets=targets,
+        targets=_targets(state),
+        ledger_table=ledger_table_name(),
+        command=state.command,
     )
+
+
+def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
+    version_table = state.context_kwargs.get("version_table", "alembic_version")
+    return tuple(
+        LockTarget(name, get_engine(state, name), version_table)
+        for name in database_names()
+    )
+
+
+def _ledger() -> Ledger | None:
+    name = ledger_table_name()
+    return Ledger(ledger_table(name)) if name else None
+
+
+def _check_ledgers(state: MigrateState) -> None:
+    """Raise :class:`PartiallyAppliedError` if a revision was left half-done."""
+    ledger = _ledger()
+    if ledger is not None:
+        for target in _targets(state):
+            ledger.check_clean(target.engine, target.name, state.command)
 
 
 def _path(script: Script | None | list[Script | None]) -> str | None:
@@ -443,6 +465,47 @@ def _run_read_only(
 
 
 @_user_facing
+def resolve(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str = "",
+    applied: bool = False,
+) -> list[str]:
+    """Mark a partially applied revision as dealt with, so upgrades can go on.
+
+    After a revision failed part-way on a database that cannot roll back DDL
+    (MySQL, MariaDB), fix the schema by hand, then either say the revision's
+    changes were undone (``applied=False``: the next upgrade runs it again)
+    or completed (``applied=True``: the version table is stamped to it).
+
+    :return: The databases whose ledger had an entry resolved.
+    """
+    state = get_state()
+    config = _config(directory)
+    ledger = _ledger()
+    if ledger is None:
+        raise errors.CommandFailedError(
+            "The ledger is disabled (MIGRATE_LOG_TABLE), so there is nothing"
+            " to resolve."
+        )
+    resolved = []
+    settings = _run_settings(state, None, None)
+    with migration_lock(settings.targets, settings.lock_timeout, settings.lock_mode):
+        for target in settings.targets:
+            with target.engine.begin() as connection:
+                if ledger.resolve(connection, revision):
+                    resolved.append(target.name)
+    if not resolved:
+        raise errors.CommandFailedError(
+            f"No failed run of revision {revision!r} needs resolving."
+        )
+    if applied:
+        run(config, "stamp", revision, settings=settings)
+    outcome = "stamped as applied" if applied else "marked rolled back"
+    config.print_stdout("Resolved %s: %s.", revision, outcome)
+    return resolved
+
+
+@_user_facing
 def current(
     directory: str | os.PathLike[str] | None = None, verbose: bool = False
 ) -> list[str]:
@@ -465,6 +528,7 @@ def current(
         found.extend(heads)
 
     _run_read_only(config, script, display)
+    _check_ledgers(get_state())
     return found
 
 

@@ -541,6 +541,28 @@ def check_command(directory: str | None) -> None:
     _api().check(_directory(directory))
 
 
+@db.command("resolve")
+@directory_option
+@click.option(
+    "--applied",
+    "outcome",
+    flag_value="applied",
+    help="You completed the revision's changes by hand: stamp it as applied.",
+)
+@click.option(
+    "--rolled-back",
+    "outcome",
+    flag_value="rolled-back",
+    help="You undid the revision's changes: the next upgrade runs it again.",
+)
+@click.argument("revision")
+def resolve_command(directory: str | None, outcome: str | None, revision: str) -> None:
+    """Mark a partially applied revision as dealt with."""
+    if outcome is None:
+        raise click.UsageError("Say what you did: --applied or --rolled-back.")
+    _api().resolve(_directory(directory), revision, outcome == "applied")
+
+
 class _Dispatcher(click.Command):
     """``flask db`` as installed through the ``flask.commands`` entry point.
 

@@ -106,5 +106,19 @@ class LockTimeoutError(MigrateError):
     exit_code = ExitCode.LOCK_TIMEOUT
 
 
+class PartiallyAppliedError(MigrateError):
+    """A revision failed or was stopped part-way on a database that cannot
+    roll back DDL; someone has to look before migrations go on.
+
+    :attr:`entries` holds the ledger rows concerned.
+    """
+
+    exit_code = ExitCode.PARTIALLY_APPLIED
+
+    def __init__(self, message: str, entries: t.Sequence[t.Any] = ()) -> None:
+        super().__init__(message)
+        self.entries = list(entries)
+
+
 class CommandFailedError(MigrateError):
     """Alembic refused the command; the message is Alembic's."""

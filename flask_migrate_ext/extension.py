@@ -77,6 +77,7 @@ class MigrateState:
         args["process_revision_directives"] = _skip_empty_autogenerate(
             args.get("process_revision_directives")
         )
+        args["include_name"] = _skip_own_tables(args.get("include_name"))
         return args
 
     @property
@@ -130,6 +131,34 @@ def _skip_empty_autogenerate(
 
     process_revision_directives._flask_migrate_ext_skip = True  # type: ignore[attr-defined]
     return process_revision_directives
+
+
+def ledger_table_name() -> str | None:
+    """The ledger table of the current app (``MIGRATE_LOG_TABLE``), or ``None``."""
+    name = current_app.config.get("MIGRATE_LOG_TABLE", "flask_migrate_ext_log")
+    return str(name) if name else None
+
+
+def _own_tables() -> set[str]:
+    tables = {"flask_migrate_ext_lock"}
+    name = ledger_table_name()
+    if name:
+        tables.add(name)
+    return tables
+
+
+def _skip_own_tables(user_hook: t.Callable[..., bool] | None) -> t.Callable[..., bool]:
+    """Chain the user's ``include_name`` with one that hides our own tables
+    (the ledger and the lock table) from autogenerate, as Alembic hides its
+    version table."""
+    own = _own_tables()
+
+    def include_name(name: str | None, type_: str, parent_names: t.Any) -> bool:
+        if type_ == "table" and name in own:
+            return False
+        return user_hook(name, type_, parent_names) if user_hook else True
+
+    return include_name
 
 
 def database_names() -> list[str]:

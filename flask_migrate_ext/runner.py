@@ -13,17 +13,23 @@ import contextlib
 import dataclasses
 import typing as t
 
+import sqlalchemy as sa
 from alembic import util as alembic_util
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
+from .errors import MigrationFailedError
 from .extension import run_options
 from .interrupt import cancellable
 from .interrupt import server_canceller
+from .ledger import Ledger
+from .ledger import ledger_table
 from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
 from .report import report
+from .tracking import failure_location
+from .tracking import StepTracker
 
 if t.TYPE_CHECKING:
     from alembic.config import Config
@@ -60,8 +66,12 @@ class RunSettings:
     lock_timeout: float = 600.0
     #: Commit each revision on its own (``True``) or all of them at once.
     transaction_per_revision: bool = True
-    #: The databases to lock.
+    #: The app's databases, to lock and to check for unfinished revisions.
     targets: tuple[LockTarget, ...] = ()
+    #: Name of the ledger table; ``None`` records nothing.
+    ledger_table: str | None = "flask_migrate_ext_log"
+    #: The command group's name, for messages (``flask <command> ...``).
+    command: str = "db"
 
 
 @dataclasses.dataclass
@@ -110,14 +120,22 @@ def run(
     starting_rev, destination = _split_range(action, revision, sql)
     _check_target_exists(script, destination)
 
+    ledger = None
+    if settings.ledger_table and not sql:
+        ledger = Ledger(ledger_table(settings.ledger_table))
+    trackers: list[StepTracker] = []
     stack = contextlib.ExitStack()
 
     def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
+        tracker = None
         if not sql:
             result.initial = tuple(heads)
             if context.connection is not None:
                 canceller = server_canceller(context.connection)
                 stack.enter_context(cancellable(canceller))
+                name = _database_name(settings, context.connection)
+                tracker = StepTracker(name, context, ledger)
+                trackers.append(tracker)
         steps: t.Iterable[MigrationStep]
         if action == "upgrade":
             steps = script._upgrade_revs(destination, heads)  # as alembic.command does
@@ -125,7 +143,7 @@ def run(
             steps = script._downgrade_revs(destination, heads)
         else:
             steps = script._stamp_revs(alembic_util.to_tuple(destination), heads)
-        return _track(action, steps, result)
+        return _track(action, steps, result, tracker)
 
     lock: t.ContextManager[None] = contextlib.nullcontext()
     if settings.lock and not sql:
@@ -143,21 +161,111 @@ def run(
         purge=purge,
     )
     per_revision = settings.transaction_per_revision
-    with (
-        lock,
-        stack,
-        run_options(transaction_per_migration=per_revision),
-        environment,
-    ):
-        if not sql and action != "stamp":
-            # Said once the lock is held, so a waiting process doesn't say it early.
-            scope = "per revision" if per_revision else "for all revisions"
-            report(f"Running {action} with one transaction {scope}.")
-        script.run_env()
+    with lock:
+        if ledger is not None and action != "stamp":
+            for target in settings.targets:
+                ledger.check_clean(target.engine, target.name, settings.command)
+        try:
+            with (
+                stack,
+                run_options(transaction_per_migration=per_revision),
+                environment,
+            ):
+                if not sql and action != "stamp":
+                    # Said once the lock is held, not while still waiting for it.
+                    scope = "per revision" if per_revision else "for all revisions"
+                    report(f"Running {action} with one transaction {scope}.")
+                script.run_env()
+        except BaseException as error:
+            failed = next((tr for tr in trackers if tr.current is not None), None)
+            if failed is None:
+                raise
+            _handle_failure(failed, error, ledger, settings)
     if not sql and not result.steps and action != "stamp":
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
     return result
+
+
+def _database_name(settings: RunSettings, connection: sa.Connection) -> str:
+    for target in settings.targets:
+        if target.engine is connection.engine:
+            return target.name
+    return ""
+
+
+def _first_line(text: object) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def _handle_failure(
+    tracker: StepTracker,
+    error: BaseException,
+    ledger: Ledger | None,
+    settings: RunSettings,
+) -> t.NoReturn:
+    """Record a failed step, say what state it left, and raise."""
+    step = tracker.current
+    assert step is not None
+    interrupted = isinstance(error, KeyboardInterrupt)
+    if isinstance(error, sa.exc.DBAPIError):
+        reason = _first_line(error.orig) or type(error.orig).__name__
+    else:
+        reason = f"{type(error).__name__}: {_first_line(error)}".rstrip(": ")
+    partial = False
+    if ledger is not None:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            status: t.Literal["interrupted", "failed"] = (
+                "interrupted" if interrupted else "failed"
+            )
+            partial = ledger.record_failure(tracker.engine, step, status, reason)
+    at = _version(tracker)
+    database = f" in database {tracker.database!r}" if tracker.database else ""
+    if partial:
+        state = (
+            f"The database{database} cannot roll back DDL: {step.statements}"
+            f" statement(s) of {step.revision} stayed applied. It is recorded at"
+            f" {at}; upgrades are refused until you run"
+            f" 'flask {settings.command} resolve {step.revision} --applied' or"
+            f" '--rolled-back' (see 'flask {settings.command} current')."
+        )
+    else:
+        state = (
+            f"Revision {step.revision} was rolled back;"
+            f" the database{database} is at {at}."
+        )
+    if interrupted:
+        report(f"Stopped during the {step.action} of {step.revision}. {state}")
+        raise error
+    location = failure_location(error, step.path)
+    lines = [f"Revision {step.revision} failed: {reason}"]
+    if location:
+        lines.append(f"  at {location}")
+    statement = getattr(error, "statement", None)
+    if statement:
+        statement = " ".join(str(statement).split())
+        if len(statement) > 200:
+            statement = statement[:197] + "..."
+        lines.append(f"  while running: {statement}")
+    lines.append(f"  {state}")
+    raise MigrationFailedError("\n".join(lines)) from error
+
+
+def _version(tracker: StepTracker) -> str:
+    """The version table's contents, read afresh after a failure."""
+    context = tracker.context
+    table = sa.table(
+        context.version_table,
+        sa.column("version_num"),
+        schema=context.version_table_schema,
+    )
+    try:
+        with tracker.engine.connect() as connection:
+            rows = connection.execute(sa.select(table.c.version_num)).scalars().all()
+    except sa.exc.SQLAlchemyError:
+        return "an unknown revision (the version table could not be read)"
+    return ", ".join(sorted(rows)) or "base"
 
 
 def _check_target_exists(script: ScriptDirectory, destination: t.Any) -> None:
@@ -174,12 +282,15 @@ def _check_target_exists(script: ScriptDirectory, destination: t.Any) -> None:
 
 
 def _track(
-    action: Action, steps: t.Iterable[MigrationStep], result: RunResult
-) -> t.Iterator[MigrationStep]:
+    action: Action,
+    steps: t.Iterable[MigrationStep],
+    result: RunResult,
+    tracker: StepTracker | None,
+) -> t.Iterator[t.Any]:
     # Alembic runs a step between two ``next()`` calls on this generator:
     # being asked for the next step means the previous one is done.
     for step in steps:
-        yield step
+        yield tracker.wrap(step) if tracker is not None else step
         result.steps.append(_step(action, step))
 
 

@@ -19,12 +19,18 @@ def invoke(app: Flask, *args: str, **kwargs: t.Any) -> t.Any:
     return runner.invoke(args=["db", *args], **kwargs)
 
 
-def table_names(url: str) -> set[str]:
+#: Tables flask_migrate_ext keeps for itself (the ledger, the table lock).
+OWN_TABLES = {"flask_migrate_ext_log", "flask_migrate_ext_lock"}
+
+
+def table_names(url: str, own: bool = False) -> set[str]:
+    """The database's tables; with ``own``, ours (the ledger) included."""
     engine = sa.create_engine(url)
     try:
-        return set(sa.inspect(engine).get_table_names())
+        names = set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+    return names if own else names - OWN_TABLES
 
 
 def version_rows(url: str) -> list[str]:

@@ -1,0 +1,217 @@
+"""The ledger: a table recording every revision applied or reverted, and how it went.
+
+A row is written when a revision starts, inside that revision's transaction,
+and updated when it ends. Where DDL is transactional (PostgreSQL) a failed
+revision leaves no trace of its own, so the runner then records the failure
+from a fresh connection. Where it is not (MySQL, MariaDB, SQLite), statements
+that ran before the failure stay applied: the row says how many ran, and
+further upgrades refuse to run until someone says what was done about it
+(:func:`flask_migrate_ext.resolve`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import socket
+import typing as t
+
+import sqlalchemy as sa
+
+from .errors import PartiallyAppliedError
+
+if t.TYPE_CHECKING:
+    from .tracking import RunningStep
+
+DEFAULT_TABLE = "flask_migrate_ext_log"
+
+Status = t.Literal["running", "applied", "failed", "interrupted", "resolved"]
+
+
+def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Table:
+    """The ledger's table definition (a new ``MetaData`` each time)."""
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("revision", sa.String(255), nullable=False),
+        sa.Column("action", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        #: Changes may be left behind (DDL could not be rolled back).
+        sa.Column("partial", sa.Boolean, nullable=False, default=False),
+        sa.Column("statements", sa.Integer, nullable=False, default=0),
+        sa.Column("started_at", sa.DateTime, nullable=False),
+        sa.Column("finished_at", sa.DateTime),
+        sa.Column("error", sa.Text),
+        sa.Column("host", sa.String(255)),
+        sa.Column("pid", sa.Integer),
+        schema=schema,
+    )
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One ledger row."""
+
+    id: int
+    revision: str
+    action: str
+    status: str
+    partial: bool
+    statements: int
+    started_at: datetime.datetime
+    finished_at: datetime.datetime | None
+    error: str | None
+
+    @property
+    def needs_attention(self) -> bool:
+        """A failure, interruption or crash that may have left changes behind."""
+        return self.partial and self.status in ("running", "failed", "interrupted")
+
+    def describe(self) -> str:
+        verb = {"running": "stopped", "interrupted": "was interrupted"}.get(
+            self.status, "failed"
+        )
+        count = f"{self.statements} statement{'s' if self.statements != 1 else ''}"
+        return (
+            f"{self.action} of revision {self.revision} {verb} after {count}"
+            f" (started {self.started_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+
+
+class Ledger:
+    """Reads and writes one database's ledger table."""
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+
+    def ensure(self, connection: sa.Connection) -> None:
+        self.table.create(connection, checkfirst=True)
+
+    def start(self, connection: sa.Connection, revision: str, action: str) -> int:
+        """Record that ``revision`` starts; returns the row id."""
+        result = connection.execute(
+            self.table.insert().values(
+                revision=revision,
+                action=action,
+                status="running",
+                partial=False,
+                statements=0,
+                started_at=_now(),
+                host=socket.gethostname()[:255],
+                pid=os.getpid(),
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def finish(
+        self,
+        connection: sa.Connection,
+        entry_id: int,
+        status: Status,
+        statements: int,
+        partial: bool = False,
+        error: str | None = None,
+    ) -> None:
+        connection.execute(
+            self.table.update()
+            .where(self.table.c.id == entry_id)
+            .values(
+                status=status,
+                statements=statements,
+                partial=partial,
+                finished_at=_now(),
+                error=error,
+            )
+        )
+
+    def record_failure(
+        self, engine: sa.Engine, step: RunningStep, status: Status, error: str
+    ) -> bool:
+        """Record a failed or interrupted step from a fresh connection.
+
+        :return: Whether changes may be left behind: the step's "running" row
+            outlived the rollback (an implicit commit, as MySQL does for DDL)
+            after at least one statement ran.
+        """
+        with engine.begin() as connection:
+            self.ensure(connection)
+            survived = step.entry_id is not None and (
+                connection.execute(
+                    sa.select(self.table.c.id).where(self.table.c.id == step.entry_id)
+                ).first()
+                is not None
+            )
+            entry_id = step.entry_id if survived else None
+            if entry_id is None:
+                entry_id = self.start(connection, step.revision, step.action)
+            partial = survived and step.statements > 0
+            self.finish(
+                connection, entry_id, status, step.statements, partial, error[:2000]
+            )
+        return partial
+
+    def entries(self, connection: sa.Connection) -> list[Entry]:
+        """All rows, oldest first; empty when the table does not exist."""
+        if not sa.inspect(connection).has_table(
+            self.table.name, schema=self.table.schema
+        ):
+            return []
+        c = self.table.c
+        rows = connection.execute(
+            sa.select(
+                c.id,
+                c.revision,
+                c.action,
+                c.status,
+                c.partial,
+                c.statements,
+                c.started_at,
+                c.finished_at,
+                c.error,
+            ).order_by(c.id)
+        )
+        return [Entry(**row._mapping) for row in rows]
+
+    def needing_attention(self, connection: sa.Connection) -> list[Entry]:
+        """Runs that may have left a revision partially applied."""
+        return [entry for entry in self.entries(connection) if entry.needs_attention]
+
+    def check_clean(self, engine: sa.Engine, database: str, command: str) -> None:
+        """Refuse to go on while a revision may be partially applied."""
+        with engine.connect() as connection:
+            stuck = self.needing_attention(connection)
+        if not stuck:
+            return
+        entry = stuck[-1]
+        where = f" in database {database!r}" if database else ""
+        raise PartiallyAppliedError(
+            f"The {entry.describe()}{where}, and the database cannot roll back"
+            f" DDL, so it may be partially applied. Check the schema by hand,"
+            f" then run 'flask {command} resolve {entry.revision} --rolled-back'"
+            f" (after undoing its changes) or 'flask {command} resolve"
+            f" {entry.revision} --applied' (after completing them).",
+            entries=stuck,
+        )
+
+    def resolve(self, connection: sa.Connection, revision: str) -> list[Entry]:
+        """Mark the runs of ``revision`` that need attention as resolved."""
+        stuck = [
+            entry
+            for entry in self.needing_attention(connection)
+            if entry.revision == revision
+        ]
+        for entry in stuck:
+            connection.execute(
+                self.table.update()
+                .where(self.table.c.id == entry.id)
+                .values(status="resolved", finished_at=_now())
+            )
+        return stuck

@@ -1,0 +1,144 @@
+"""Follow each revision step while Alembic runs it: ledger rows, statement counts,
+and what to say when a step fails.
+
+Alembic calls ``step.migration_fn(**kw)`` inside the step's transaction. The
+runner hands Alembic :class:`TrackedStep` proxies whose ``migration_fn``
+wraps the revision's function, so the ledger row is written in the same
+transaction as the revision's own statements and the version table update.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import linecache
+import traceback
+import typing as t
+
+import sqlalchemy as sa
+
+if t.TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.runtime.migration import MigrationStep
+
+    from .ledger import Ledger
+
+
+@dataclasses.dataclass
+class RunningStep:
+    """The step a database is running, kept for the failure report."""
+
+    revision: str
+    action: str
+    path: str | None
+    statements: int = 0
+    entry_id: int | None = None
+
+
+class StepTracker:
+    """Tracks the steps run on one database (one ``MigrationContext``)."""
+
+    def __init__(
+        self, database: str, context: MigrationContext, ledger: Ledger | None
+    ) -> None:
+        self.database = database
+        self.context = context
+        self.ledger = ledger
+        self.current: RunningStep | None = None
+        self._ledger_ready = False
+
+    @property
+    def connection(self) -> sa.Connection:
+        assert self.context.connection is not None
+        return self.context.connection
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self.connection.engine
+
+    def wrap(self, step: MigrationStep) -> TrackedStep:
+        return TrackedStep(step, self)
+
+    def _count(self, *args: t.Any) -> None:
+        if self.current is not None:
+            self.current.statements += 1
+
+    def begin(self, step: MigrationStep) -> None:
+        script = step.revision  # type: ignore[attr-defined]
+        self.current = RunningStep(
+            revision=script.revision,
+            action="upgrade" if step.is_upgrade else "downgrade",
+            path=script.path,
+        )
+        if self.ledger is not None:
+            if not self._ledger_ready:
+                self.ledger.ensure(self.connection)
+                self._ledger_ready = True
+            self.current.entry_id = self.ledger.start(
+                self.connection, self.current.revision, self.current.action
+            )
+        sa.event.listen(self.connection, "after_cursor_execute", self._count)
+
+    def end(self) -> None:
+        sa.event.remove(self.connection, "after_cursor_execute", self._count)
+        current = self.current
+        if current is not None and self.ledger is not None:
+            assert current.entry_id is not None
+            self.ledger.finish(
+                self.connection, current.entry_id, "applied", current.statements
+            )
+        self.current = None
+
+    def stop_counting(self) -> None:
+        if sa.event.contains(self.connection, "after_cursor_execute", self._count):
+            sa.event.remove(self.connection, "after_cursor_execute", self._count)
+
+
+class TrackedStep:
+    """A step as Alembic sees it, with the revision function wrapped."""
+
+    def __init__(self, step: MigrationStep, tracker: StepTracker) -> None:
+        self._step = step
+        self._tracker = tracker
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._step, name)
+
+    def __str__(self) -> str:
+        return str(self._step)
+
+    def __repr__(self) -> str:
+        return repr(self._step)
+
+    @property
+    def migration_fn(self) -> t.Callable[..., None]:
+        fn: t.Callable[..., None] = self._step.migration_fn
+        if getattr(self._step, "is_stamp", False) or not hasattr(
+            self._step, "revision"
+        ):
+            return fn
+
+        def run(**kw: t.Any) -> None:
+            self._tracker.begin(self._step)
+            try:
+                fn(**kw)
+            except BaseException:
+                self._tracker.stop_counting()
+                raise
+            self._tracker.end()
+
+        return run
+
+
+def failure_location(error: BaseException, path: str | None) -> str | None:
+    """``file, line N`` of the deepest frame of ``error`` in the revision file."""
+    if path is None:
+        return None
+    found = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.filename == path:
+            found = frame
+    if found is None:
+        return None
+    line = (linecache.getline(found.filename, found.lineno or 0) or "").strip()
+    where = f"{found.filename}, line {found.lineno}"
+    return f"{where}: {line}" if line else where
