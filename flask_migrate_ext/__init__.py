@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing as t
 
 from .errors import CommandFailedError
+from .errors import DatabaseNotConfiguredError
 from .errors import DatabaseUnreachableError
 from .errors import DirectoryExistsError
 from .errors import DirectoryNotFoundError
@@ -41,6 +42,8 @@ if t.TYPE_CHECKING:
     from .api import stamp as stamp
     from .api import upgrade as upgrade
     from .config import Config as Config
+    from .databases import SQLAlchemyDatabases as SQLAlchemyDatabases
+    from .databases import SQLAlchemyLiteDatabases as SQLAlchemyLiteDatabases
     from .runner import RunResult as RunResult
     from .runner import Step as Step
 
@@ -68,6 +71,8 @@ _API_FUNCTIONS = frozenset(
 _LAZY = {
     **{name: "api" for name in _API_FUNCTIONS},
     "Config": "config",
+    "SQLAlchemyDatabases": "databases",
+    "SQLAlchemyLiteDatabases": "databases",
     "RunResult": "runner",
     "Step": "runner",
 }
@@ -87,6 +92,7 @@ def __getattr__(name: str) -> t.Any:
 __all__ = [
     "CommandFailedError",
     "Config",
+    "DatabaseNotConfiguredError",
     "DatabaseUnreachableError",
     "DirectoryExistsError",
     "DirectoryNotFoundError",
@@ -99,6 +105,8 @@ __all__ = [
     "NotUpToDateError",
     "RevisionNotFoundError",
     "RunResult",
+    "SQLAlchemyDatabases",
+    "SQLAlchemyLiteDatabases",
     "SchemaDriftError",
     "Step",
     "TemplateNotFoundError",
