@@ -28,9 +28,10 @@ if t.TYPE_CHECKING:
     AnyEngine = sa.Engine | AsyncEngine
 
 #: An engine (sync or async), or a URL to create one from.
-EngineOrURL = t.Union[sa.Engine, "AsyncEngine", str, sa.URL]
-#: A :class:`~sqlalchemy.MetaData`, or a declarative base that has one.
-MetadataLike = t.Union[sa.MetaData, t.Any]
+EngineOrURL = t.Union[sa.Engine, "AsyncEngine", str, sa.URL]  # noqa: UP007
+#: A :class:`~sqlalchemy.MetaData`, or a declarative base (anything with a
+#: ``metadata`` attribute holding one).
+MetadataLike = t.Any
 
 
 def _as_metadata(value: MetadataLike, where: str) -> sa.MetaData:
@@ -133,7 +134,7 @@ class SQLAlchemyDatabases:
         return {name: self.get_engine(name) for name in self._sources}
 
     def get_engine(self, bind: str | None = None) -> AnyEngine:
-        """The engine of database ``bind`` (``None``: the default), for the current app."""
+        """The current app's engine for database ``bind`` (``None``: the default)."""
         if bind == "":
             bind = None
         if bind not in self._sources:
@@ -244,7 +245,7 @@ class SQLAlchemyLiteDatabases:
         return {name: self.get_engine(name) for name in self._metadatas}
 
     def get_engine(self, bind: str | None = None) -> AnyEngine:
-        """The engine of database ``bind`` (``None``: the default), for the current app."""
+        """The current app's engine for database ``bind`` (``None``: the default)."""
         if bind == "":
             bind = None
         if bind not in self._metadatas:
