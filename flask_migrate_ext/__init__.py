@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing as t
 
 from .errors import CommandFailedError
+from .errors import DatabaseNotConfiguredError
 from .errors import DatabaseUnreachableError
 from .errors import DirectoryExistsError
 from .errors import DirectoryNotFoundError
@@ -44,6 +45,8 @@ if t.TYPE_CHECKING:
     from .api import stamp as stamp
     from .api import upgrade as upgrade
     from .config import Config as Config
+    from .databases import SQLAlchemyDatabases as SQLAlchemyDatabases
+    from .databases import SQLAlchemyLiteDatabases as SQLAlchemyLiteDatabases
     from .runner import RunResult as RunResult
     from .runner import Step as Step
 
@@ -72,6 +75,8 @@ _API_FUNCTIONS = frozenset(
 _LAZY = {
     **{name: "api" for name in _API_FUNCTIONS},
     "Config": "config",
+    "SQLAlchemyDatabases": "databases",
+    "SQLAlchemyLiteDatabases": "databases",
     "RunResult": "runner",
     "Step": "runner",
 }
@@ -91,6 +96,7 @@ def __getattr__(name: str) -> t.Any:
 __all__ = [
     "CommandFailedError",
     "Config",
+    "DatabaseNotConfiguredError",
     "DatabaseUnreachableError",
     "DirectoryExistsError",
     "DirectoryNotFoundError",
@@ -105,6 +111,8 @@ __all__ = [
     "LockTimeoutError",
     "RevisionNotFoundError",
     "RunResult",
+    "SQLAlchemyDatabases",
+    "SQLAlchemyLiteDatabases",
     "SchemaDriftError",
     "Step",
     "TemplateNotFoundError",

@@ -79,6 +79,8 @@ _COMMAND_ERRORS: list[tuple[str, type[errors.MigrateError]]] = [
     ("No such revision", errors.RevisionNotFoundError),
     ("Target database is not up to date", errors.NotUpToDateError),
     ("Path doesn't exist", errors.DirectoryNotFoundError),
+    # Raised by the multi-database env.py files, which cannot import this package.
+    ("Database not configured", errors.DatabaseNotConfiguredError),
 ]
 
 
@@ -95,8 +97,19 @@ def _first_line(text: object) -> str:
     return lines[0] if lines else ""
 
 
-def _masked_url() -> str:
+def _masked_url(e: BaseException) -> str:
+    # The templates' env.py tag a connection error with the database it came
+    # from; other env.py files do not, so only a single database is named.
+    tagged = getattr(e, "flask_migrate_ext_database", None)
     try:
+        if tagged is not None:
+            name, url = tagged
+            shown = url.render_as_string(hide_password=True)
+            return f"database {name!r} at {shown}" if name else str(shown)
+        names = database_names()
+        if len(names) > 1:
+            listed = ", ".join(name or "<default>" for name in names)
+            return f"one of the databases ({listed})"
         url = get_db(get_state()).engine.url
     except Exception:  # the URL only decorates the message
         return "the database"
@@ -108,7 +121,7 @@ def _from_dbapi_error(e: t.Any) -> errors.MigrateError:
     if e.statement is None or e.connection_invalidated:
         # No statement: the error came from connecting, not from SQL.
         return errors.DatabaseUnreachableError(
-            f"Cannot connect to {_masked_url()}: {reason}"
+            f"Cannot connect to {_masked_url(e)}: {reason}"
         )
     statement = " ".join(str(e.statement).split())
     if len(statement) > 200:

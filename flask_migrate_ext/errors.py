@@ -65,6 +65,10 @@ class TemplateNotFoundError(MigrateError):
     """``init`` was given a template that does not exist."""
 
 
+class DatabaseNotConfiguredError(MigrateError):
+    """A database (bind) that a revision or the command names is not configured."""
+
+
 class RevisionNotFoundError(MigrateError):
     """A revision identifier or symbol does not name a known revision."""
 

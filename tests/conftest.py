@@ -89,6 +89,27 @@ def database_url(backend: str, tmp_path: Path) -> t.Iterator[str]:
 
 
 @pytest.fixture
+def make_database(tmp_path: Path) -> t.Iterator[t.Callable[[str], str]]:
+    """Create more fresh databases: ``make_database("postgresql")`` returns a URL.
+
+    SQLite databases are files in ``tmp_path``; all are dropped after the test.
+    """
+    made: list[tuple[str, str]] = []
+
+    def factory(backend: str) -> str:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / f'db{len(made)}.db'}"
+        else:
+            url = create_database(backend, tmp_path)
+        made.append((backend, url))
+        return url
+
+    yield factory
+    for backend, url in made:
+        drop_database(backend, url)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'app.db'}"
 

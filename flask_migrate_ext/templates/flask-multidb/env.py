@@ -1,8 +1,10 @@
 """Alembic environment for a Flask app with several databases (binds).
 
 Written by ``flask db init --multidb`` (flask_migrate_ext). The default
-database is named ``""``; every key of ``SQLALCHEMY_BINDS`` is migrated too,
-each with its own version table, in one run.
+database is named ``""``; every key of ``SQLALCHEMY_BINDS`` (or every name
+in ``db.bind_names()``) is migrated too, each with its own version table and
+its own ``upgrade_<name>()`` / ``downgrade_<name>()`` pair in every revision
+file, in one run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import sys
 from logging.config import fileConfig
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import context
+from alembic.util import CommandError
 from flask import current_app
 
 config = context.config
@@ -38,9 +42,14 @@ def database_names() -> list[str]:
 def get_engine(name: str) -> Any:
     bind = name or None
     engines = getattr(db, "engines", None)
-    if engines is not None:
-        return engines[bind]
-    return db.get_engine(bind=bind)
+    engine = engines[bind] if engines is not None else db.get_engine(bind=bind)
+    if hasattr(engine, "sync_engine"):
+        raise CommandError(
+            f"Database {name or '<default>'!r} has an async engine: this folder"
+            " uses the 'flask-multidb' template, use 'aioflask-multidb' for"
+            " async engines."
+        )
+    return engine
 
 
 def get_metadata(name: str) -> Any:
@@ -49,10 +58,58 @@ def get_metadata(name: str) -> Any:
     if metadatas is not None:
         if bind in metadatas:
             return metadatas[bind]
-        import sqlalchemy as sa
-
         return sa.MetaData()  # a database with no models yet
-    return db.metadata
+    # No per-bind metadata: pick this bind's tables by their bind_key.
+    metadata = sa.MetaData()
+    for table in db.metadata.tables.values():
+        if table.info.get("bind_key") == bind:
+            table.to_metadata(metadata)
+    return metadata
+
+
+def check_revisions(names: list[str]) -> None:
+    """Refuse revisions that migrate a database the app does not configure.
+
+    Revisions written before a database was added have no functions for it:
+    give them empty ones, so that they run (as "nothing to do there").
+    """
+    shown = ", ".join(repr(name) if name else "<default>" for name in names)
+    for script in context.script.walk_revisions():
+        module = script.module
+        named = {
+            attr[len("upgrade_") :]
+            for attr in vars(module)
+            if attr.startswith("upgrade_") and callable(getattr(module, attr))
+        }
+        if not named:
+            continue  # not a multi-database revision
+        unknown = sorted(named - set(names))
+        if unknown:
+            name = unknown[0]
+            raise CommandError(
+                f"Database not configured: revision {script.revision} migrates"
+                f" database {name!r} (upgrade_{name}()), which the app does not"
+                f" configure (configured: {shown}). Add it to the app's binds,"
+                f" or delete upgrade_{name}() and downgrade_{name}() from the"
+                " revision files if that database is gone for good."
+            )
+        for name in names:
+            for direction in ("upgrade", "downgrade"):
+                if not hasattr(module, f"{direction}_{name}"):
+                    setattr(module, f"{direction}_{name}", _nothing_to_do)
+
+
+def _nothing_to_do() -> None:
+    pass
+
+
+def connect(name: str, engine: Any) -> Any:
+    try:
+        return engine.connect()
+    except Exception as error:
+        # flask_migrate_ext names the database that failed in its message.
+        error.flask_migrate_ext_database = (name, engine.url)  # type: ignore[attr-defined]
+        raise
 
 
 def configure_args() -> dict[str, Any]:
@@ -75,9 +132,11 @@ def configure_args() -> dict[str, Any]:
 
 def run_migrations_offline() -> None:
     """Write each database's migration SQL to the output, one after another."""
+    names = database_names()
+    check_revisions(names)
     args = configure_args()
     args.pop("process_revision_directives")
-    for name in database_names():
+    for name in names:
         logger.info("Migrating database %s", name or "<default>")
         context.configure(
             url=get_engine(name).url,
@@ -93,15 +152,13 @@ def run_migrations_offline() -> None:
             context.run_migrations(engine_name=name)
 
 
-def run_migrations_online() -> None:
-    """Run the migrations on every database; commit all or none."""
+def run_migrations(connections: dict[str, Any]) -> None:
+    """Run the migrations on every connection; commit all or none."""
     args = configure_args()
-    connections: dict[str, Any] = {}
     transactions: dict[str, Any] = {}
     try:
-        for name in database_names():
-            connections[name] = get_engine(name).connect()
-            transactions[name] = connections[name].begin()
+        for name, connection in connections.items():
+            transactions[name] = connection.begin()
         for name, connection in connections.items():
             logger.info("Migrating database %s", name or "<default>")
             context.configure(
@@ -118,6 +175,18 @@ def run_migrations_online() -> None:
         for transaction in transactions.values():
             transaction.rollback()
         raise
+
+
+def run_migrations_online() -> None:
+    """Connect to every database, then run the migrations on all of them."""
+    names = database_names()
+    check_revisions(names)
+    engines = {name: get_engine(name) for name in names}
+    connections: dict[str, Any] = {}
+    try:
+        for name, engine in engines.items():
+            connections[name] = connect(name, engine)
+        run_migrations(connections)
     finally:
         for connection in connections.values():
             connection.close()

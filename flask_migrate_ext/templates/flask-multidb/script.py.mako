@@ -19,11 +19,15 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 
 def upgrade(engine_name: str) -> None:
-    globals()[f"upgrade_{engine_name}"]()
+    globals().get(f"upgrade_{engine_name}", _nothing_to_do)()
 
 
 def downgrade(engine_name: str) -> None:
-    globals()[f"downgrade_{engine_name}"]()
+    globals().get(f"downgrade_{engine_name}", _nothing_to_do)()
+
+
+def _nothing_to_do() -> None:
+    """A database added after this revision was written."""
 
 <%
     from flask import current_app

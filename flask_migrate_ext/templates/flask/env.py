@@ -12,6 +12,7 @@ from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
+from alembic.util import CommandError
 from flask import current_app
 
 config = context.config
@@ -29,9 +30,15 @@ migrate_state = current_app.extensions["migrate"]
 def get_engine() -> Any:
     db = migrate_state.db
     try:
-        return db.engine
+        engine = db.engine
     except AttributeError:  # Alchemical and other Flask-SQLAlchemy look-alikes
-        return db.get_engine()
+        engine = db.get_engine()
+    if hasattr(engine, "sync_engine"):
+        raise CommandError(
+            "The database has an async engine: this folder uses the 'flask'"
+            " template; use the 'aioflask' template for async engines."
+        )
+    return engine
 
 
 def get_metadata() -> Any:
