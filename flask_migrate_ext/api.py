@@ -34,6 +34,7 @@ from .extension import ledger_table_name
 from .extension import MigrateState
 from .ledger import Ledger
 from .ledger import ledger_table
+from .lock import control_engine
 from .lock import LockTarget
 from .lock import migration_lock
 from .runner import run
@@ -185,10 +186,11 @@ def _run_settings(
 
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
     version_table = state.context_kwargs.get("version_table", "alembic_version")
-    return tuple(
-        LockTarget(name, get_engine(state, name), version_table)
-        for name in database_names()
-    )
+    targets = []
+    for name in database_names():
+        engine = get_engine(state, name)
+        targets.append(LockTarget(name, control_engine(engine), version_table, engine))
+    return tuple(targets)
 
 
 def _ledger() -> Ledger | None:

@@ -9,6 +9,7 @@ the CLI's signal handlers call them before unwinding.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import typing as t
 
 import sqlalchemy as sa
@@ -38,10 +39,10 @@ def cancel_running() -> None:
             canceller()
 
 
-def server_canceller(connection: sa.Connection) -> Canceller | None:
-    """A function that cancels what ``connection`` runs, from another connection."""
+def server_canceller(connection: sa.Connection, engine: sa.Engine) -> Canceller | None:
+    """A function that cancels what ``connection`` runs, from another connection
+    of ``engine`` (a synchronous engine on the same database)."""
     dialect = connection.dialect.name
-    engine = connection.engine
     if dialect == "postgresql":
         pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         statement = sa.text("SELECT pg_cancel_backend(:id)")
@@ -51,7 +52,7 @@ def server_canceller(connection: sa.Connection) -> Canceller | None:
     elif dialect == "sqlite":
         dbapi_connection = connection.connection.dbapi_connection
         interrupt = getattr(dbapi_connection, "interrupt", None)
-        return t.cast("Canceller | None", interrupt)
+        return interrupt if isinstance(dbapi_connection, sqlite3.Connection) else None
     else:
         return None
 

@@ -45,11 +45,54 @@ LOCK_TABLE = "flask_migrate_ext_lock"
 
 @dataclasses.dataclass(frozen=True)
 class LockTarget:
-    """One database to lock: its name in the app (``""`` is the default one)."""
+    """One database to lock: its name in the app (``""`` is the default one).
+
+    ``engine`` is a synchronous engine for the lock, the ledger and
+    cancelling statements; ``app_engine`` is the app's own, which may be an
+    ``AsyncEngine``.
+    """
 
     name: str
     engine: sa.Engine
     version_table: str = "alembic_version"
+    app_engine: t.Any = None
+
+    def serves(self, engine: sa.Engine) -> bool:
+        """Whether ``engine`` (a migration connection's) is this database's."""
+        app_engine = self.app_engine if self.app_engine is not None else self.engine
+        return engine is app_engine or engine is getattr(app_engine, "sync_engine", 0)
+
+
+_SYNC_DRIVERS = {
+    "psycopg_async": "psycopg",
+    "asyncpg": "psycopg",
+    "aiosqlite": "pysqlite",
+    "aiomysql": "pymysql",
+    "asyncmy": "pymysql",
+}
+_sync_engines: dict[int, sa.Engine] = {}
+
+
+def control_engine(engine: t.Any) -> sa.Engine:
+    """A synchronous engine on the same database as ``engine``.
+
+    The lock and the ledger work outside the event loop an async engine
+    needs, so an async engine gets a small synchronous twin (created once,
+    without a pool) on the matching synchronous driver.
+    """
+    if isinstance(engine, sa.Engine):
+        return engine
+    key = id(engine)
+    if key not in _sync_engines:
+        url = engine.url
+        driver = _SYNC_DRIVERS.get(url.get_driver_name(), "")
+        name = (
+            f"{url.get_backend_name()}+{driver}" if driver else url.get_backend_name()
+        )
+        _sync_engines[key] = sa.create_engine(
+            url.set(drivername=name), poolclass=sa.pool.NullPool
+        )
+    return _sync_engines[key]
 
 
 def _label(target: LockTarget) -> str:
@@ -70,7 +113,16 @@ def migration_lock(
     """Hold the migration lock on every target for the length of the block."""
     with contextlib.ExitStack() as stack:
         for target in sorted(targets, key=lambda target: target.name):
-            stack.enter_context(_lock_one(target, timeout, mode))
+            try:
+                stack.enter_context(_lock_one(target, timeout, mode))
+            except sa.exc.DBAPIError as e:
+                # Say which database could not be reached, as env.py does.
+                app_engine = target.app_engine or target.engine
+                e.flask_migrate_ext_database = (  # type: ignore[attr-defined]
+                    target.name,
+                    app_engine.url,
+                )
+                raise
         yield
 
 

@@ -125,16 +125,20 @@ def run(
         ledger = Ledger(ledger_table(settings.ledger_table))
     trackers: list[StepTracker] = []
     stack = contextlib.ExitStack()
+    per_revision = settings.transaction_per_revision
+    announced: list[bool] = []  # the transaction mode is said once per run
 
     def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
         tracker = None
         if not sql:
             result.initial = tuple(heads)
             if context.connection is not None:
-                canceller = server_canceller(context.connection)
+                target = _target(settings, context.connection)
+                name = target.name if target else ""
+                engine = target.engine if target else context.connection.engine
+                canceller = server_canceller(context.connection, engine)
                 stack.enter_context(cancellable(canceller))
-                name = _database_name(settings, context.connection)
-                tracker = StepTracker(name, context, ledger)
+                tracker = StepTracker(name, context, ledger, engine)
                 trackers.append(tracker)
         steps: t.Iterable[MigrationStep]
         if action == "upgrade":
@@ -143,6 +147,11 @@ def run(
             steps = script._downgrade_revs(destination, heads)
         else:
             steps = script._stamp_revs(alembic_util.to_tuple(destination), heads)
+        steps = list(steps)
+        if steps and not sql and action != "stamp" and not announced:
+            scope = "per revision" if per_revision else "for all revisions"
+            report(f"Running {action} with one transaction {scope}.")
+            announced.append(True)
         return _track(action, steps, result, tracker)
 
     lock: t.ContextManager[None] = contextlib.nullcontext()
@@ -160,7 +169,6 @@ def run(
         tag=tag,
         purge=purge,
     )
-    per_revision = settings.transaction_per_revision
     with lock:
         if ledger is not None and action != "stamp":
             for target in settings.targets:
@@ -171,10 +179,6 @@ def run(
                 run_options(transaction_per_migration=per_revision),
                 environment,
             ):
-                if not sql and action != "stamp":
-                    # Said once the lock is held, not while still waiting for it.
-                    scope = "per revision" if per_revision else "for all revisions"
-                    report(f"Running {action} with one transaction {scope}.")
                 script.run_env()
         except BaseException as error:
             failed = next((tr for tr in trackers if tr.current is not None), None)
@@ -187,11 +191,11 @@ def run(
     return result
 
 
-def _database_name(settings: RunSettings, connection: sa.Connection) -> str:
+def _target(settings: RunSettings, connection: sa.Connection) -> LockTarget | None:
     for target in settings.targets:
-        if target.engine is connection.engine:
-            return target.name
-    return ""
+        if target.serves(connection.engine):
+            return target
+    return None
 
 
 def _first_line(text: object) -> str:

@@ -38,11 +38,17 @@ class StepTracker:
     """Tracks the steps run on one database (one ``MigrationContext``)."""
 
     def __init__(
-        self, database: str, context: MigrationContext, ledger: Ledger | None
+        self,
+        database: str,
+        context: MigrationContext,
+        ledger: Ledger | None,
+        engine: sa.Engine,
     ) -> None:
         self.database = database
         self.context = context
         self.ledger = ledger
+        #: A synchronous engine on this database, usable after the run ends.
+        self.engine = engine
         self.current: RunningStep | None = None
         self._ledger_ready = False
 
@@ -50,10 +56,6 @@ class StepTracker:
     def connection(self) -> sa.Connection:
         assert self.context.connection is not None
         return self.context.connection
-
-    @property
-    def engine(self) -> sa.Engine:
-        return self.connection.engine
 
     def wrap(self, step: MigrationStep) -> TrackedStep:
         return TrackedStep(step, self)

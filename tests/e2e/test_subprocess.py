@@ -66,7 +66,7 @@ with open("env_args.jsonl", "a") as _record:
 #: Revision id of the one revision in the prepared migration directory.
 REV = "aaaa0001"
 
-ALL_COMMANDS = {
+ALL_COMMANDS_FM = {
     "branches",
     "check",
     "current",
@@ -83,6 +83,8 @@ ALL_COMMANDS = {
     "stamp",
     "upgrade",
 }
+#: Ours alone: mark a partially applied revision as dealt with.
+ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve"}
 
 D = {"-d", "--directory"}
 X = {"-x", "--x-arg"}

@@ -65,6 +65,12 @@ def configure_args() -> dict[str, Any]:
                     logger.info("No changes in schema detected.")
 
         args["process_revision_directives"] = skip_empty
+    if args.get("include_name") is None:
+        # flask_migrate_ext's own tables (its ledger) are not the app's.
+        def include_name(name: Any, type_: str, parent_names: Any) -> bool:
+            return not (type_ == "table" and str(name).startswith("flask_migrate_ext_"))
+
+        args["include_name"] = include_name
     return args
 
 
