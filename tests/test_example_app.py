@@ -47,6 +47,41 @@ def test_migrations_go_up_and_down(example_app, database_url: str) -> None:  # t
     assert not {"department", "employee"} & table_names(database_url)
 
 
+def test_rename_and_data_migration_keep_rows(example_app) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from example import db
+
+    with example_app.app_context():
+        upgrade(revision="+2")  # before the rename and the usernames
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO department (id, name) VALUES (1, 'R&D')")
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO employee (id, name, email, department_id) VALUES"
+                    " (1, 'Ada Lovelace', 'Ada@example.com', 1),"
+                    " (2, 'Ada Byron', 'ada@example.org', 1),"
+                    " (3, 'Alan Turing', NULL, 1)"
+                )
+            )
+        upgrade()
+        query = sa.text("SELECT full_name, username FROM employee ORDER BY id")
+        with db.engine.connect() as connection:
+            assert connection.execute(query).all() == [
+                ("Ada Lovelace", "ada"),
+                ("Ada Byron", "ada.2"),
+                ("Alan Turing", "alan.turing"),
+            ]
+        check()
+        downgrade(revision="-2")
+        with db.engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT name FROM employee ORDER BY id"))
+            assert rows.scalars().all() == ["Ada Lovelace", "Ada Byron", "Alan Turing"]
+        downgrade(revision="base")
+
+
 def test_readme_demo_command_runs() -> None:
     done = subprocess.run(
         [sys.executable, os_path(EXAMPLE / "demo.py")],
@@ -57,6 +92,7 @@ def test_readme_demo_command_runs() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "migrations apply and revert cleanly" in done.stdout
+    assert "Research: Alan Turing, user alan.turing" in done.stdout
 
 
 def os_path(path: Path) -> str:
