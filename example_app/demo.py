@@ -2,8 +2,9 @@
 
     python example_app/demo.py
 
-Each step is a real ``flask db`` command, printed before it runs, so the
-output reads like a terminal session. Set ``EXAMPLE_DATABASE_URL`` to run it
+Each step is a real ``flask`` command, printed before it runs, so the
+output reads like a terminal session. Some staff are added half-way, so the
+rename and the data migration have rows to carry. Set ``EXAMPLE_DATABASE_URL`` to run it
 against another database.
 """
 
@@ -17,17 +18,42 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-STEPS = [
-    ("Apply every migration", ["db", "upgrade"]),
+#: Staff hired while the database was at the second revision, before the
+#: rename and the usernames: the later revisions must carry them along.
+SEED_SQL = [
+    "INSERT INTO department (id, name) VALUES (1, 'Engineering'), (2, 'Research')",
+    "INSERT INTO employee (name, email, department_id) VALUES"
+    " ('Ada Lovelace', 'ada@example.com', 2),"
+    " ('Grace Hopper', 'grace@example.com', 1),"
+    " ('Ada Byron', 'ada@example.org', 1),"
+    " ('Alan Turing', NULL, 2)",
+]
+
+STEPS: list[tuple[str, list[str] | None]] = [
+    ("Apply the first two revisions only", ["db", "upgrade", "+2"]),
+    ("Add some staff, with the schema of that time", None),
+    ("Apply the rest: a rename, then a data migration", ["db", "upgrade"]),
     ("Which revision is the database at?", ["db", "current"]),
     ("The history, newest first", ["db", "history"]),
     ("Do the models match the database?", ["db", "check"]),
-    ("Step back one revision", ["db", "downgrade"]),
-    ("And forward again", ["db", "upgrade"]),
+    ("The rows survived the rename and got usernames", ["staff"]),
+    ("Step back one revision (drops the usernames)", ["db", "downgrade"]),
+    ("And forward again (computes them again)", ["db", "upgrade"]),
     ("Back to an empty database", ["db", "downgrade", "base"]),
     ("Up to head once more", ["db", "upgrade", "head"]),
     ("Done: the current revision", ["db", "current", "-v"]),
 ]
+
+
+def seed(url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        for statement in SEED_SQL:
+            print(f"$ sql> {statement}", flush=True)
+            connection.execute(sa.text(statement))
+    engine.dispose()
 
 
 def main() -> int:
@@ -38,11 +64,16 @@ def main() -> int:
             [os.fspath(HERE), *filter(None, [env.get("PYTHONPATH")])]
         )
         for title, args in STEPS:
-            print(f"\n# {title}\n$ flask --app example {' '.join(args)}", flush=True)
+            print(f"\n# {title}", flush=True)
+            if args is None:
+                seed(env["EXAMPLE_DATABASE_URL"])
+                continue
+            print(f"$ flask --app example {' '.join(args)}", flush=True)
             done = subprocess.run(
                 [sys.executable, "-m", "flask", "--app", "example", *args],
                 env=env,
                 cwd=tmp,
+                timeout=120,
             )
             if done.returncode != 0:
                 print(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,25 +49,89 @@ def test_migrations_go_up_and_down(example_app, database_url: str) -> None:  # t
     assert not {"department", "employee"} & table_names(database_url)
 
 
-def test_readme_demo_command_runs() -> None:
+def test_rename_and_data_migration_keep_rows(example_app) -> None:  # type: ignore[no-untyped-def]
+    import sqlalchemy as sa
+
+    from example import db
+
+    with example_app.app_context():
+        upgrade(revision="+2")  # before the rename and the usernames
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text("INSERT INTO department (id, name) VALUES (1, 'R&D')")
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO employee (id, name, email, department_id) VALUES"
+                    " (1, 'Ada Lovelace', 'Ada@example.com', 1),"
+                    " (2, 'Ada Byron', 'ada@example.org', 1),"
+                    " (3, 'Alan Turing', NULL, 1)"
+                )
+            )
+        upgrade()
+        query = sa.text("SELECT full_name, username FROM employee ORDER BY id")
+        with db.engine.connect() as connection:
+            assert connection.execute(query).all() == [
+                ("Ada Lovelace", "ada"),
+                ("Ada Byron", "ada.2"),
+                ("Alan Turing", "alan.turing"),
+            ]
+        check()
+        downgrade(revision="-2")
+        with db.engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT name FROM employee ORDER BY id"))
+            assert rows.scalars().all() == ["Ada Lovelace", "Ada Byron", "Alan Turing"]
+        downgrade(revision="base")
+
+
+def readme_quick_start() -> list[str]:
+    """The commands in the README's Quick start block, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Quick start", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_first_command_runs(tmp_path: Path) -> None:
+    """Run the README's first command as written, in a copy of the project
+    and a fresh virtualenv (which sees the installed dependencies)."""
+    command = readme_quick_start()[0]
+    assert command == "python3 -m pip install -e . && python3 example_app/demo.py"
+    project = tmp_path / "project"
+    shutil.copytree(
+        ROOT,
+        project,
+        ignore=shutil.ignore_patterns(
+            ".git", "__pycache__", "_build", "instance", "*.egg-info", "*.db"
+        ),
+    )
+    venv = tmp_path / "venv"
+    # No pip of its own: the system's pip, run by the venv's python, installs
+    # into the venv.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv],
+        check=True,
+        timeout=60,
+    )
+    env = clean_env()
+    env.pop("PYTHONPATH", None)
+    env["PATH"] = os.pathsep.join([os.fspath(venv / "bin"), env.get("PATH", "")])
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     done = subprocess.run(
-        [sys.executable, os_path(EXAMPLE / "demo.py")],
+        ["bash", "-c", command],
+        cwd=project,
         capture_output=True,
         text=True,
-        timeout=120,
-        env=clean_env(),
+        timeout=240,
+        env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "Successfully installed flask-migrate-ext" in done.stdout
+    assert "Research: Alan Turing, user alan.turing" in done.stdout
     assert "migrations apply and revert cleanly" in done.stdout
 
 
-def os_path(path: Path) -> str:
-    return str(path)
-
-
 def clean_env() -> dict[str, str]:
-    import os
-
     return {
         k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "EXAMPLE_"))
     }

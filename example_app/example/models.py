@@ -18,7 +18,8 @@ class Department(db.Model):
 
 class Employee(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(100))
+    full_name: Mapped[str] = mapped_column(sa.String(100))
+    username: Mapped[str] = mapped_column(sa.String(50), unique=True)
     email: Mapped[str | None] = mapped_column(sa.String(120))
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("department.id"))
     department: Mapped[Department] = relationship(back_populates="employees")

@@ -1,8 +1,8 @@
 """Add employee email
 
-Revision ID: 710e48e1704b
-Revises: d124cfaaddb4
-Create Date: 2026-11-23 16:29:55.603087
+Revision ID: 920f0073fc10
+Revises: de60ec441599
+Create Date: 2026-11-23 16:45:45.568165
 
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '710e48e1704b'
-down_revision: str | Sequence[str] | None = 'd124cfaaddb4'
+revision: str = '920f0073fc10'
+down_revision: str | Sequence[str] | None = 'de60ec441599'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

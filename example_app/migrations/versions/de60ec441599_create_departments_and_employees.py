@@ -1,8 +1,8 @@
 """Create departments and employees
 
-Revision ID: d124cfaaddb4
+Revision ID: de60ec441599
 Revises: 
-Create Date: 2026-11-23 16:29:51.956697
+Create Date: 2026-11-23 16:45:42.471893
 
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'd124cfaaddb4'
+revision: str = 'de60ec441599'
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -23,15 +23,15 @@ def upgrade() -> None:
     op.create_table('department',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=80), nullable=False),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('name')
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_department')),
+    sa.UniqueConstraint('name', name=op.f('uq_department_name'))
     )
     op.create_table('employee',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('department_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['department_id'], ['department.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.ForeignKeyConstraint(['department_id'], ['department.id'], name=op.f('fk_employee_department_id_department')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_employee'))
     )
     # ### end Alembic commands ###
 

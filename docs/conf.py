@@ -1,0 +1,32 @@
+"""Sphinx configuration: ``python -m sphinx -W -b html docs docs/_build/html``."""
+
+from __future__ import annotations
+
+import logging
+
+import flask_migrate_ext
+
+project = "flask-migrate-ext"
+copyright = "flask-migrate-ext developers"
+release = flask_migrate_ext.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx_click",
+]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+exclude_patterns = ["_build"]
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+
+html_theme = "furo"
+html_title = f"flask-migrate-ext {release}"
+
+# Alembic logs its plugin set-up at INFO when autodoc imports it.
+logging.getLogger("alembic").setLevel(logging.WARNING)
