@@ -266,6 +266,8 @@ def _version(tracker: StepTracker) -> str:
     )
     try:
         with tracker.engine.connect() as connection:
+            if not sa.inspect(connection).has_table(table.name, schema=table.schema):
+                return "base"
             rows = connection.execute(sa.select(table.c.version_num)).scalars().all()
     except sa.exc.SQLAlchemyError:
         return "an unknown revision (the version table could not be read)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 import typing as t
 from pathlib import Path
 
@@ -58,4 +59,39 @@ def run_flask(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+REVISION = '''
+"""{message}"""
+import time
+from alembic import op
+import sqlalchemy as sa
+
+revision = {revision!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
+'''
+
+
+def write_revision(
+    versions: Path, revision: str, down: str | None, upgrade: str, downgrade: str
+) -> None:
+    (versions / f"{revision}.py").write_text(
+        REVISION.format(
+            message=revision,
+            revision=revision,
+            down=down,
+            upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
+            downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
+        )
     )

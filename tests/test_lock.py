@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from flask_migrate_ext import ExitCode
 from flask_migrate_ext.lock import LockTarget
 from flask_migrate_ext.lock import migration_lock
 from helpers import version_rows
+from helpers import write_revision
 
 APP = """
 import os
@@ -31,40 +31,6 @@ app.config["MIGRATE_LOCK"] = {"on": True, "off": False, "table": "table"}[mode]
 db = SQLAlchemy(app)
 Migrate(app, db)
 """
-
-REVISION = '''
-"""{message}"""
-import time
-from alembic import op
-import sqlalchemy as sa
-
-revision = {revision!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade():
-{upgrade}
-
-
-def downgrade():
-{downgrade}
-'''
-
-
-def write_revision(
-    versions: Path, revision: str, down: str | None, upgrade: str, downgrade: str
-) -> None:
-    (versions / f"{revision}.py").write_text(
-        REVISION.format(
-            message=revision,
-            revision=revision,
-            down=down,
-            upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
-            downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
-        )
-    )
 
 
 @pytest.fixture

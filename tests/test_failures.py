@@ -1,0 +1,202 @@
+"""Failing revisions: what is reported, what is recorded, and the way out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+
+from flask_migrate_ext import ExitCode
+from flask_migrate_ext import Migrate
+from helpers import invoke
+from helpers import table_names
+from helpers import version_rows
+from helpers import write_revision
+
+FAILING_R2 = """
+op.create_table("t_half", sa.Column("n", sa.Integer))
+op.execute("INSERT INTO t_half (n) VALUES (1)")
+op.execute("SELECT * FROM no_such_table")
+"""
+
+
+def make_project(url: str, tmp_path: Path, **config: object) -> Flask:
+    app = Flask("failures", root_path=os.fspath(tmp_path))
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config.update(config)
+    Migrate(app, SQLAlchemy(app))
+    assert invoke(app, "init").exit_code == 0
+    versions = tmp_path / "migrations" / "versions"
+    write_revision(
+        versions,
+        "r1",
+        None,
+        'op.create_table("t_one", sa.Column("n", sa.Integer))',
+        'op.drop_table("t_one")',
+    )
+    write_revision(versions, "r2", "r1", FAILING_R2, 'op.drop_table("t_half")')
+    return app
+
+
+def ledger(url: str) -> list[tuple[str, str, str, bool, int]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT revision, action, status, partial, statements"
+                    " FROM flask_migrate_ext_log ORDER BY id"
+                )
+            )
+            return [(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    app = make_project(database_url, tmp_path)
+    yield app
+    with app.app_context():
+        app.extensions["migrate"].db.engine.dispose()
+
+
+def test_failure_report(app: Flask, database_url: str, backend: str) -> None:
+    result = invoke(app, "upgrade")
+    assert result.exit_code == ExitCode.ERROR
+    lines = result.stderr.strip().splitlines()
+    error = lines.index(next(line for line in lines if line.startswith("Error:")))
+    report = lines[error:]
+    assert report[0].startswith("Error: Revision r2 failed: ")
+    assert "no_such_table" in report[0]
+    assert report[1].startswith("  at ") and "r2.py, line " in report[1]
+    assert 'op.execute("SELECT * FROM no_such_table")' in report[1]
+    assert report[2] == "  while running: SELECT * FROM no_such_table"
+    assert len(report) == 4, report
+    assert "Traceback" not in result.output
+    # r1 ran in a transaction of its own and stays.
+    assert version_rows(database_url) == ["r1"]
+    assert "t_one" in table_names(database_url)
+    if backend == "mariadb":
+        assert "cannot roll back DDL: 2 statement(s) of r2 stayed applied" in report[3]
+        assert "t_half" in table_names(database_url)
+    else:
+        assert report[3] == "  Revision r2 was rolled back; the database is at r1."
+        assert "t_half" not in table_names(database_url)
+
+
+def test_ledger_records_runs(app: Flask, database_url: str, tmp_path: Path) -> None:
+    write_revision(
+        tmp_path / "migrations" / "versions",
+        "r2",
+        "r1",
+        'op.create_table("t_two", sa.Column("n", sa.Integer))',
+        'op.drop_table("t_two")',
+    )
+    assert invoke(app, "upgrade").exit_code == 0
+    assert invoke(app, "downgrade").exit_code == 0
+    assert ledger(database_url) == [
+        ("r1", "upgrade", "applied", False, 1),
+        ("r2", "upgrade", "applied", False, 1),
+        ("r2", "downgrade", "applied", False, 1),
+    ]
+    # The ledger is not part of the app's schema.
+    assert "flask_migrate_ext_log" in table_names(database_url, own=True)
+    assert invoke(app, "upgrade").exit_code == 0
+    result = invoke(app, "migrate", "-m", "nothing")
+    assert result.exit_code == 0
+    assert "flask_migrate_ext_log" not in result.output
+
+
+def test_partial_failure_blocks_until_resolved(app: Flask, tmp_path: Path) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("mysql"):
+        # Transactional DDL: nothing is left half-done, nothing blocks.
+        assert invoke(app, "upgrade").exit_code == ExitCode.ERROR
+        assert invoke(app, "current").exit_code == 0
+        assert ledger(url)[-1][:4] == ("r2", "upgrade", "failed", False)
+        return
+    assert invoke(app, "upgrade").exit_code == ExitCode.ERROR
+    assert ledger(url)[-1] == ("r2", "upgrade", "failed", True, 2)
+
+    result = invoke(app, "current")
+    assert result.exit_code == ExitCode.PARTIALLY_APPLIED
+    assert result.stdout.strip() == "r1"
+    assert "upgrade of revision r2 failed after 2 statements" in result.stderr
+
+    result = invoke(app, "upgrade")
+    assert result.exit_code == ExitCode.PARTIALLY_APPLIED
+    assert "flask db resolve r2 --rolled-back" in result.stderr
+    assert version_rows(url) == ["r1"]
+
+    # The way out: undo by hand, say so, fix the revision, upgrade again.
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE t_half"))
+    engine.dispose()
+    result = invoke(app, "resolve", "r2", "--rolled-back")
+    assert result.exit_code == 0, result.output
+    assert "Resolved r2: marked rolled back." in result.stdout
+    write_revision(
+        tmp_path / "migrations" / "versions",
+        "r2",
+        "r1",
+        'op.create_table("t_half", sa.Column("n", sa.Integer))',
+        'op.drop_table("t_half")',
+    )
+    assert invoke(app, "upgrade").exit_code == 0
+    assert version_rows(url) == ["r2"]
+    assert invoke(app, "current").exit_code == 0
+
+
+@pytest.mark.parametrize("backend", ["mariadb"])
+def test_resolve_applied_stamps(app: Flask, database_url: str) -> None:
+    assert invoke(app, "upgrade").exit_code == ExitCode.ERROR
+    result = invoke(app, "resolve", "r2", "--applied")
+    assert result.exit_code == 0, result.output
+    assert version_rows(database_url) == ["r2"]
+    assert invoke(app, "current").exit_code == 0
+    # Nothing left to resolve.
+    result = invoke(app, "resolve", "r2", "--applied")
+    assert result.exit_code == ExitCode.ERROR
+    assert "No failed run of revision 'r2' needs resolving." in result.stderr
+
+
+def test_resolve_needs_an_outcome(app: Flask) -> None:
+    result = invoke(app, "resolve", "r2")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--applied or --rolled-back" in result.output
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_all_or_nothing_mode(database_url: str, tmp_path: Path) -> None:
+    app = make_project(database_url, tmp_path, MIGRATE_TRANSACTION_MODE="all")
+    try:
+        result = invoke(app, "upgrade")
+        assert "Running upgrade with one transaction for all revisions." in (
+            result.stderr
+        )
+        assert result.exit_code == ExitCode.ERROR
+        assert "the database is at base" in result.stderr
+        assert version_rows(database_url) == []
+        assert "t_one" not in table_names(database_url)
+    finally:
+        with app.app_context():
+            app.extensions["migrate"].db.engine.dispose()
+
+
+def test_bad_transaction_mode(sqlite_url: str, tmp_path: Path) -> None:
+    app = make_project(sqlite_url, tmp_path, MIGRATE_TRANSACTION_MODE="sometimes")
+    result = invoke(app, "upgrade")
+    assert result.exit_code == ExitCode.ERROR
+    assert "MIGRATE_TRANSACTION_MODE must be 'per-revision' or 'all'" in result.stderr
+
+
+def test_ledger_can_be_disabled(sqlite_url: str, tmp_path: Path) -> None:
+    app = make_project(sqlite_url, tmp_path, MIGRATE_LOG_TABLE=None)
+    invoke(app, "upgrade", "r1")
+    assert "flask_migrate_ext_log" not in table_names(sqlite_url, own=True)
