@@ -21,6 +21,7 @@ from .errors import MigrationFailedError
 from .errors import NotInitializedError
 from .errors import NotUpToDateError
 from .errors import PartiallyAppliedError
+from .errors import RevisionGraphError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
 from .errors import TemplateNotFoundError
@@ -109,6 +110,7 @@ __all__ = [
     "NotUpToDateError",
     "PartiallyAppliedError",
     "LockTimeoutError",
+    "RevisionGraphError",
     "RevisionNotFoundError",
     "RunResult",
     "SQLAlchemyDatabases",

@@ -69,6 +69,11 @@ class DatabaseNotConfiguredError(MigrateError):
     """A database (bind) that a revision or the command names is not configured."""
 
 
+class RevisionGraphError(MigrateError):
+    """The revision files do not form a valid history (a duplicated id, a
+    ``down_revision`` that points nowhere); the message names the files."""
+
+
 class RevisionNotFoundError(MigrateError):
     """A revision identifier or symbol does not name a known revision."""
 

@@ -18,6 +18,7 @@ from alembic import util as alembic_util
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
+from . import graph
 from .errors import MigrationFailedError
 from .extension import run_options
 from .interrupt import cancellable
@@ -115,7 +116,7 @@ def run(
     :param revision: Target; in ``--sql`` mode it may be a ``start:end`` range.
     """
     settings = settings or RunSettings()
-    script = ScriptDirectory.from_config(config)
+    script = graph.load(ScriptDirectory.from_config(config))
     result = RunResult()
     starting_rev, destination = _split_range(action, revision, sql)
     _check_target_exists(script, destination)

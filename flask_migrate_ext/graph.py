@@ -1,0 +1,87 @@
+"""Load the revision graph, and explain a broken one by naming files.
+
+Alembic reports a ``down_revision`` that points nowhere as a bare
+``KeyError`` and a duplicated revision id as a warning (then silently keeps
+one of the two files). Both are errors here, naming the files involved.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from .errors import RevisionGraphError
+
+_DUPLICATE = re.compile(r"Revision (\S+) is present more than once")
+_MISSING = re.compile(r"Revision (\S+) referenced from (.+) is not present")
+_ASSIGNMENT = r"^{name}\s*(?::[^=\n]*)?=\s*(.+)$"
+
+
+def load(script: ScriptDirectory) -> ScriptDirectory:
+    """Build ``script``'s revision map now, raising :class:`RevisionGraphError`
+    if it is broken."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            script.get_heads()
+        except KeyError as e:
+            missing = str(e.args[0]) if e.args else "?"
+            raise RevisionGraphError(_missing_message(script, missing)) from None
+    for warning in caught:
+        text = str(warning.message)
+        duplicate = _DUPLICATE.search(text)
+        if duplicate:
+            revision = duplicate.group(1)
+            files = ", ".join(str(p) for p in _files_declaring(script, revision))
+            raise RevisionGraphError(
+                f"Revision id {revision!r} is used by more than one file: {files}."
+                " Give one of them a new id (and update what revises it)."
+            )
+        reference = _MISSING.search(text)
+        if reference:
+            raise RevisionGraphError(_missing_message(script, reference.group(1)))
+    return script
+
+
+def _missing_message(script: ScriptDirectory, missing: str) -> str:
+    files = [str(p) for p in _files_referring_to(script, missing)]
+    where = f"{', '.join(files)} revises" if files else "A revision revises"
+    return (
+        f"{where} {missing!r}, which no file in the migration directory"
+        " defines. Restore that revision's file, or fix down_revision."
+    )
+
+
+def _version_files(script: ScriptDirectory) -> list[Path]:
+    locations = script.version_locations or [script.versions]
+    files: list[Path] = []
+    for location in locations:
+        files.extend(sorted(Path(location).glob("*.py")))
+    return files
+
+
+def _assigned(source: str, name: str) -> str:
+    match = re.search(_ASSIGNMENT.format(name=name), source, re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+def _files_declaring(script: ScriptDirectory, revision: str) -> list[Path]:
+    return [
+        path
+        for path in _version_files(script)
+        if revision in _assigned(path.read_text(errors="replace"), "revision")
+    ]
+
+
+def _files_referring_to(script: ScriptDirectory, revision: str) -> list[Path]:
+    found = []
+    for path in _version_files(script):
+        source = path.read_text(errors="replace")
+        if revision in _assigned(source, "down_revision") or revision in _assigned(
+            source, "depends_on"
+        ):
+            found.append(path)
+    return found
