@@ -41,6 +41,7 @@ from .lock import migration_lock
 from .runner import run
 from .runner import RunResult
 from .runner import RunSettings
+from .tracking import Timeouts
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -182,7 +183,26 @@ def _run_settings(
         targets=_targets(state),
         ledger_table=ledger_table_name(),
         command=state.command,
+        timeouts=Timeouts(
+            lock=_seconds(app_config, "MIGRATE_DB_LOCK_TIMEOUT"),
+            statement=_seconds(app_config, "MIGRATE_STATEMENT_TIMEOUT"),
+        ),
     )
+
+
+def _seconds(app_config: t.Mapping[str, t.Any], key: str) -> float | None:
+    value = app_config.get(key)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1
+    if seconds <= 0:
+        raise errors.CommandFailedError(
+            f"{key} must be a number of seconds above 0, not {value!r}."
+        )
+    return seconds
 
 
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:

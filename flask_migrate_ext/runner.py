@@ -31,6 +31,7 @@ from .lock import migration_lock
 from .report import report
 from .tracking import failure_location
 from .tracking import StepTracker
+from .tracking import Timeouts
 
 if t.TYPE_CHECKING:
     from alembic.config import Config
@@ -73,6 +74,8 @@ class RunSettings:
     ledger_table: str | None = "flask_migrate_ext_log"
     #: The command group's name, for messages (``flask <command> ...``).
     command: str = "db"
+    #: Server-side lock and statement timeouts for each revision.
+    timeouts: Timeouts = dataclasses.field(default_factory=Timeouts)
 
 
 @dataclasses.dataclass
@@ -139,7 +142,7 @@ def run(
                 engine = target.engine if target else context.connection.engine
                 canceller = server_canceller(context.connection, engine)
                 stack.enter_context(cancellable(canceller))
-                tracker = StepTracker(name, context, ledger, engine)
+                tracker = StepTracker(name, context, ledger, engine, settings.timeouts)
                 trackers.append(tracker)
         steps: t.Iterable[MigrationStep]
         if action == "upgrade":

@@ -43,7 +43,9 @@ class StepTracker:
         context: MigrationContext,
         ledger: Ledger | None,
         engine: sa.Engine,
+        timeouts: Timeouts | None = None,
     ) -> None:
+        self.timeouts = timeouts or Timeouts()
         self.database = database
         self.context = context
         self.ledger = ledger
@@ -78,6 +80,7 @@ class StepTracker:
             self.current.entry_id = self.ledger.start(
                 self.connection, self.current.revision, self.current.action
             )
+        self.timeouts.apply(self.connection)
         sa.event.listen(self.connection, "after_cursor_execute", self._count)
 
     def end(self) -> None:
@@ -93,6 +96,44 @@ class StepTracker:
     def stop_counting(self) -> None:
         if sa.event.contains(self.connection, "after_cursor_execute", self._count):
             sa.event.remove(self.connection, "after_cursor_execute", self._count)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """Server-side limits for the statements of each revision (seconds).
+
+    ``lock`` bounds how long a statement waits for a table lock, so a
+    migration queued behind a long transaction fails instead of stalling
+    every query on that table; ``statement`` bounds each statement.
+    """
+
+    lock: float | None = None
+    statement: float | None = None
+
+    def apply(self, connection: sa.Connection) -> None:
+        """Set the limits for the step's transaction on ``connection``."""
+        dialect = connection.dialect.name
+        if dialect == "postgresql":
+            # SET LOCAL ends with the transaction: the app's pooled
+            # connections never keep it.
+            for name, value in (
+                ("lock_timeout", self.lock),
+                ("statement_timeout", self.statement),
+            ):
+                if value is not None:
+                    ms = int(value * 1000)
+                    connection.exec_driver_sql(f"SET LOCAL {name} = {ms}")
+        elif dialect in ("mysql", "mariadb"):
+            if self.lock is not None:
+                seconds = max(1, int(self.lock))
+                connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
+                connection.exec_driver_sql(
+                    f"SET SESSION innodb_lock_wait_timeout = {seconds}"
+                )
+            if self.statement is not None and connection.dialect.is_mariadb:  # type: ignore[attr-defined]
+                connection.exec_driver_sql(
+                    f"SET SESSION max_statement_time = {float(self.statement)}"
+                )
 
 
 class TrackedStep:

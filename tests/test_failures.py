@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,59 @@ def test_ledger_can_be_disabled(sqlite_url: str, tmp_path: Path) -> None:
     app = make_project(sqlite_url, tmp_path, MIGRATE_LOG_TABLE=None)
     invoke(app, "upgrade", "r1")
     assert "flask_migrate_ext_log" not in table_names(sqlite_url, own=True)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_server_lock_timeout(database_url: str, backend: str, tmp_path: Path) -> None:
+    """A revision waiting on a table lock fails after MIGRATE_DB_LOCK_TIMEOUT."""
+    app = make_project(database_url, tmp_path, MIGRATE_DB_LOCK_TIMEOUT=1)
+    write_revision(
+        tmp_path / "migrations" / "versions",
+        "r2",
+        "r1",
+        'op.add_column("t_one", sa.Column("m", sa.Integer))',
+        'op.drop_column("t_one", "m")',
+    )
+    engine = sa.create_engine(database_url)
+    try:
+        assert invoke(app, "upgrade", "r1").exit_code == 0
+        with engine.connect() as reader:
+            reader.execute(sa.text("SELECT * FROM t_one"))  # holds its table lock
+            started = time.monotonic()
+            result = invoke(app, "upgrade")
+            waited = time.monotonic() - started
+            reader.rollback()
+    finally:
+        engine.dispose()
+        with app.app_context():
+            app.extensions["migrate"].db.engine.dispose()
+    assert result.exit_code == ExitCode.ERROR, result.output
+    assert "Revision r2 failed: " in result.stderr
+    assert "lock" in result.stderr.lower()
+    assert waited < 15
+    assert version_rows(database_url) == ["r1"]
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_statement_timeout(database_url: str, backend: str, tmp_path: Path) -> None:
+    app = make_project(database_url, tmp_path, MIGRATE_STATEMENT_TIMEOUT=0.5)
+    sleep = "SELECT pg_sleep(5)" if backend == "postgresql" else "SELECT SLEEP(5)"
+    write_revision(
+        tmp_path / "migrations" / "versions",
+        "r2",
+        "r1",
+        f'op.execute("{sleep}")',
+        "pass",
+    )
+    try:
+        started = time.monotonic()
+        result = invoke(app, "upgrade")
+        waited = time.monotonic() - started
+    finally:
+        with app.app_context():
+            app.extensions["migrate"].db.engine.dispose()
+    assert result.exit_code == ExitCode.ERROR, result.output
+    expected = "statement timeout" if backend == "postgresql" else "max_statement_time"
+    assert expected in result.stderr
+    assert version_rows(database_url) == ["r1"]
+    assert waited < 4
