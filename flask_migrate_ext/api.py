@@ -42,6 +42,7 @@ from .runner import run
 from .runner import RunResult
 from .runner import RunSettings
 from .tracking import Timeouts
+from .urls import masked
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -107,7 +108,7 @@ def _masked_url(e: BaseException) -> str:
     try:
         if tagged is not None:
             name, url = tagged
-            shown = url.render_as_string(hide_password=True)
+            shown = masked(url)
             return f"database {name!r} at {shown}" if name else str(shown)
         names = database_names()
         if len(names) > 1:
@@ -116,7 +117,7 @@ def _masked_url(e: BaseException) -> str:
         url = get_db(get_state()).engine.url
     except Exception:  # the URL only decorates the message
         return "the database"
-    return str(url.render_as_string(hide_password=True))
+    return masked(url)
 
 
 def _from_dbapi_error(e: t.Any) -> errors.MigrateError:
@@ -565,7 +566,7 @@ def current(
     def display(heads: tuple[str, ...], context: MigrationContext) -> None:
         if verbose:
             url = context.connection.engine.url if context.connection else None
-            shown = url.render_as_string(hide_password=True) if url else "?"
+            shown = masked(url) if url else "?"
             config.print_stdout("Current revision(s) for %s:", shown)
         for rev in script.get_all_current(heads):
             config.print_stdout(rev.cmd_format(verbose))

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from .errors import LockTimeoutError
 from .report import report
+from .urls import masked
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -96,7 +97,9 @@ def control_engine(engine: t.Any) -> sa.Engine:
 
 
 def _label(target: LockTarget) -> str:
-    url = target.engine.url.render_as_string(hide_password=True)
+    url = masked(
+        target.app_engine.url if target.app_engine is not None else target.engine.url
+    )
     return f"{target.name} ({url})" if target.name else url
 
 
