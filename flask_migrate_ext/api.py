@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import typing as t
 
@@ -25,14 +26,18 @@ from . import errors
 from . import graph
 from .config import build_config
 from .config import Config
+from .config import resolve_directory
 from .config import TEMPLATES_DIR
 from .diffs import describe_diffs
 from .extension import database_names
 from .extension import get_db
 from .extension import get_engine
 from .extension import get_state
+from .extension import in_cli
 from .extension import ledger_table_name
 from .extension import MigrateState
+from .extension import selected_bind_names
+from .extension import selected_binds
 from .ledger import Ledger
 from .ledger import ledger_table
 from .lock import control_engine
@@ -57,10 +62,46 @@ def _user_facing(f: F) -> F:
 
     @functools.wraps(f)
     def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        with translate_errors():
+        with (
+            translate_errors(),
+            _host_logging_kept(),
+            selected_binds(kwargs.get("binds")),
+        ):
             return f(*args, **kwargs)
 
     return t.cast(F, wrapper)
+
+
+@contextlib.contextmanager
+def _host_logging_kept() -> t.Iterator[None]:
+    """Leave the host app's logging as it was, outside the ``flask db`` CLI.
+
+    env.py files written by Flask-Migrate call ``logging.config.fileConfig``,
+    which disables every existing logger and replaces the root handlers; an
+    app calling ``upgrade()`` at startup would lose its logging. Ours skip
+    that outside the CLI; for theirs, the logging state is put back.
+    """
+    if in_cli():
+        yield
+        return
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in list(manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+    saved = [
+        (logger, logger.disabled, logger.level, list(logger.handlers), logger.propagate)
+        for logger in loggers
+    ]
+    try:
+        yield
+    finally:
+        for logger, disabled, level, handlers, propagate in saved:
+            logger.disabled = disabled
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
 
 
 @contextlib.contextmanager
@@ -150,7 +191,21 @@ def _config(
             f"Migration directory {location!r} does not exist:"
             f" run 'flask {state.command} init' to create it."
         )
+    if selected_bind_names() and not _env_supports_binds(location):
+        raise errors.CommandFailedError(
+            f"--bind needs an env.py that can choose databases; {location}/env.py"
+            " migrates every database. It comes from an older template: copy the"
+            " current 'flask-multidb' template's env.py over it."
+        )
     return config
+
+
+def _env_supports_binds(location: str) -> bool:
+    try:
+        with open(os.path.join(location, "env.py"), encoding="utf-8") as f:
+            return "database_names" in f.read()
+    except OSError:
+        return True  # let Alembic report the missing env.py
 
 
 def _run_settings(
@@ -279,7 +334,7 @@ def init(
     :return: The directory created.
     """
     state = get_state()
-    directory = os.fspath(directory if directory is not None else state.directory)
+    directory = resolve_directory(state, directory)
     template_directory = None
     if template is not None and ("/" in template or "\\" in template):
         template_directory, template = os.path.split(template)
@@ -311,6 +366,8 @@ def revision(
     branch_label: str | None = None,
     version_path: str | None = None,
     rev_id: str | None = None,
+    *,
+    binds: t.Sequence[str] | None = None,
 ) -> str | None:
     """Create a new revision file.
 
@@ -358,6 +415,8 @@ def migrate(
     version_path: str | None = None,
     rev_id: str | None = None,
     x_arg: XArg = None,
+    *,
+    binds: t.Sequence[str] | None = None,
 ) -> str | None:
     """Autogenerate a new revision file (``revision --autogenerate``).
 
@@ -432,12 +491,14 @@ def upgrade(
     *,
     lock: bool | None = None,
     lock_timeout: float | None = None,
+    binds: t.Sequence[str] | None = None,
 ) -> RunResult:
     """Upgrade the database to a later revision.
 
     :param revision: Target, ``head`` by default; with ``sql`` it may be a
         ``start:end`` range.
     :param lock: Take the migration lock; ``MIGRATE_LOCK`` by default.
+    :param binds: With several databases, work on these only (``--bind``).
     :param lock_timeout: Seconds to wait for the lock; ``MIGRATE_LOCK_TIMEOUT``
         (600) by default.
     :return: The steps applied.
@@ -457,6 +518,7 @@ def downgrade(
     *,
     lock: bool | None = None,
     lock_timeout: float | None = None,
+    binds: t.Sequence[str] | None = None,
 ) -> RunResult:
     """Revert the database to an earlier revision, one step back by default.
 
@@ -481,6 +543,7 @@ def stamp(
     *,
     lock: bool | None = None,
     lock_timeout: float | None = None,
+    binds: t.Sequence[str] | None = None,
 ) -> RunResult:
     """Set the version table to ``revision`` without running any migration.
 
@@ -552,7 +615,10 @@ def resolve(
 
 @_user_facing
 def current(
-    directory: str | os.PathLike[str] | None = None, verbose: bool = False
+    directory: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    *,
+    binds: t.Sequence[str] | None = None,
 ) -> list[str]:
     """Show the revision(s) the database is at.
 
@@ -720,7 +786,11 @@ def branches(
 
 
 @_user_facing
-def check(directory: str | os.PathLike[str] | None = None) -> None:
+def check(
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    binds: t.Sequence[str] | None = None,
+) -> None:
     """Check that the models match the database, as ``migrate`` would see them.
 
     :raises SchemaDriftError: The models differ from the database; the

@@ -25,6 +25,7 @@ from flask.cli import ScriptInfo
 
 from .errors import ExitCode
 from .errors import MigrateError
+from .extension import run_options
 from .interrupt import cancel_running
 from .report import reporting_to
 
@@ -44,6 +45,7 @@ def group_x_args() -> list[str]:
 
 
 GROUP_VERBOSE_KEY = "flask_migrate_ext.verbose"
+GROUP_BIND_KEY = "flask_migrate_ext.bind"
 
 
 class Terminated(KeyboardInterrupt):
@@ -91,7 +93,7 @@ def user_errors() -> t.Iterator[None]:
     ``flask db --verbose``.
     """
     try:
-        with _signals_unwind(), reporting_to(_echo_err):
+        with _signals_unwind(), reporting_to(_echo_err), run_options(_cli=True):
             yield
     except MigrateError as e:
         if _verbose():
@@ -129,6 +131,13 @@ def _api() -> t.Any:
     from . import api
 
     return api
+
+
+def _binds(bind: tuple[str, ...] = ()) -> dict[str, t.Any]:
+    """``--bind`` values of the group and the subcommand, as API arguments."""
+    ctx = click.get_current_context()
+    names = [*ctx.meta.get(GROUP_BIND_KEY, ()), *bind]
+    return {"binds": names or None}
 
 
 def _directory(directory: str | None) -> str | None:
@@ -178,6 +187,12 @@ tag_option = click.option(
     "--tag",
     default=None,
     help='Arbitrary "tag" name - can be used by custom env.py scripts.',
+)
+bind_option = click.option(
+    "--bind",
+    multiple=True,
+    metavar="NAME",
+    help="With several databases, work on this one only (repeatable).",
 )
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True, help="Use more verbose output."
@@ -255,6 +270,7 @@ def _lock_args(no_lock: bool, lock_timeout: float | None) -> dict[str, t.Any]:
 @click.group(cls=MigrateGroup)
 @directory_option
 @x_arg_option
+@bind_option
 @click.option(
     "-v",
     "--verbose",
@@ -263,9 +279,14 @@ def _lock_args(no_lock: bool, lock_timeout: float | None) -> dict[str, t.Any]:
 )
 @click.pass_context
 def db(
-    ctx: click.Context, directory: str | None, x_arg: tuple[str, ...], verbose: bool
+    ctx: click.Context,
+    directory: str | None,
+    x_arg: tuple[str, ...],
+    bind: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Perform database migrations."""
+    ctx.meta[GROUP_BIND_KEY] = bind
     ctx.meta[GROUP_DIRECTORY_KEY] = directory
     ctx.meta[GROUP_X_ARG_KEY] = x_arg
     ctx.meta[GROUP_VERBOSE_KEY] = verbose
@@ -300,6 +321,7 @@ def init_command(
 
 @db.command("revision")
 @directory_option
+@bind_option
 @message_option
 @click.option(
     "--autogenerate",
@@ -310,6 +332,7 @@ def init_command(
 @_new_revision_options
 def revision_command(
     directory: str | None,
+    bind: tuple[str, ...],
     message: str | None,
     autogenerate: bool,
     sql: bool,
@@ -330,16 +353,19 @@ def revision_command(
         branch_label,
         version_path,
         rev_id,
+        **_binds(bind),
     )
 
 
 @db.command("migrate")
 @directory_option
+@bind_option
 @message_option
 @_new_revision_options
 @x_arg_option
 def migrate_command(
     directory: str | None,
+    bind: tuple[str, ...],
     message: str | None,
     sql: bool,
     head: str,
@@ -360,6 +386,7 @@ def migrate_command(
         version_path,
         rev_id,
         list(x_arg),
+        **_binds(bind),
     )
 
 
@@ -390,6 +417,7 @@ def merge_command(
 
 @db.command("upgrade")
 @directory_option
+@bind_option
 @sql_option
 @tag_option
 @x_arg_option
@@ -397,6 +425,7 @@ def merge_command(
 @click.argument("revision", default="head")
 def upgrade_command(
     directory: str | None,
+    bind: tuple[str, ...],
     sql: bool,
     tag: str | None,
     x_arg: tuple[str, ...],
@@ -412,11 +441,13 @@ def upgrade_command(
         tag,
         list(x_arg),
         **_lock_args(no_lock, lock_timeout),
+        **_binds(bind),
     )
 
 
 @db.command("downgrade")
 @directory_option
+@bind_option
 @sql_option
 @tag_option
 @x_arg_option
@@ -424,6 +455,7 @@ def upgrade_command(
 @click.argument("revision", default="-1")
 def downgrade_command(
     directory: str | None,
+    bind: tuple[str, ...],
     sql: bool,
     tag: str | None,
     x_arg: tuple[str, ...],
@@ -439,6 +471,7 @@ def downgrade_command(
         tag,
         list(x_arg),
         **_lock_args(no_lock, lock_timeout),
+        **_binds(bind),
     )
 
 
@@ -497,14 +530,18 @@ def branches_command(directory: str | None, verbose: bool) -> None:
 
 @db.command("current")
 @directory_option
+@bind_option
 @verbose_option
-def current_command(directory: str | None, verbose: bool) -> None:
+def current_command(
+    directory: str | None, bind: tuple[str, ...], verbose: bool
+) -> None:
     """Display the current revision for each database."""
-    _api().current(_directory(directory), verbose)
+    _api().current(_directory(directory), verbose, **_binds(bind))
 
 
 @db.command("stamp")
 @directory_option
+@bind_option
 @sql_option
 @tag_option
 @click.option(
@@ -516,6 +553,7 @@ def current_command(directory: str | None, verbose: bool) -> None:
 @click.argument("revision", default="head")
 def stamp_command(
     directory: str | None,
+    bind: tuple[str, ...],
     sql: bool,
     tag: str | None,
     purge: bool,
@@ -531,14 +569,16 @@ def stamp_command(
         tag,
         purge,
         **_lock_args(no_lock, lock_timeout),
+        **_binds(bind),
     )
 
 
 @db.command("check")
 @directory_option
-def check_command(directory: str | None) -> None:
+@bind_option
+def check_command(directory: str | None, bind: tuple[str, ...]) -> None:
     """Check if there are any new operations to migrate."""
-    _api().check(_directory(directory))
+    _api().check(_directory(directory), **_binds(bind))
 
 
 @db.command("resolve")

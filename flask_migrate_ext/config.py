@@ -9,8 +9,10 @@ import typing as t
 from pathlib import Path
 
 from alembic.config import Config as AlembicConfig
+from flask import current_app
 
 from .cli import group_x_args
+from .extension import in_cli
 
 if t.TYPE_CHECKING:
     from .extension import MigrateState
@@ -55,6 +57,21 @@ class Config(AlembicConfig):
         return os.fspath(TEMPLATES_DIR)
 
 
+def resolve_directory(
+    state: MigrateState, directory: str | os.PathLike[str] | None
+) -> str:
+    """The migration directory: the one given (``-d``, ``FLASK_DB_DIRECTORY``),
+    else ``MIGRATE_DIRECTORY`` from the app config (relative to the app's root
+    path, so commands work from any folder), else ``Migrate(directory=...)``
+    (relative to the working directory, as with Flask-Migrate)."""
+    if directory is not None:
+        return os.fspath(directory)
+    configured = current_app.config.get("MIGRATE_DIRECTORY")
+    if configured:
+        return os.path.join(current_app.root_path, os.fspath(configured))
+    return state.directory
+
+
 def build_config(
     state: MigrateState,
     directory: str | os.PathLike[str] | None = None,
@@ -67,11 +84,14 @@ def build_config(
     ``-x`` values of the command group come first, then ``x_arg``; each is
     passed once (Flask-Migrate passed group values twice to some commands).
     """
-    directory = os.fspath(directory if directory is not None else state.directory)
+    directory = resolve_directory(state, directory)
     config = Config(
         os.path.join(directory, "alembic.ini"), template_directory=template_directory
     )
     config.set_main_option("script_location", directory)
+    # Our env.py configures logging from alembic.ini for the CLI only; an
+    # app calling the API keeps its own logging setup.
+    config.attributes["configure_logger"] = in_cli()
     if config.cmd_opts is None:
         config.cmd_opts = argparse.Namespace()
     for name in opts or ():

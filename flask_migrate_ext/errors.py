@@ -78,6 +78,12 @@ class RevisionNotFoundError(MigrateError):
     """A revision identifier or symbol does not name a known revision."""
 
 
+class UnknownBindError(MigrateError):
+    """``--bind`` named a database the app does not migrate."""
+
+    exit_code = ExitCode.USAGE
+
+
 class NotUpToDateError(MigrateError):
     """The database is not at the head revision(s), but the command needs it."""
 

@@ -17,6 +17,7 @@ from flask import current_app
 from flask import Flask
 
 from .errors import NotInitializedError
+from .errors import UnknownBindError
 
 if t.TYPE_CHECKING:
     import sqlalchemy as sa
@@ -49,6 +50,16 @@ def run_options(**options: t.Any) -> t.Iterator[None]:
         _run_options.reset(token)
 
 
+def selected_bind_names() -> tuple[str, ...]:
+    """The databases chosen with ``--bind``; empty when none were."""
+    return tuple(_run_options.get({}).get("_binds", ()))
+
+
+def in_cli() -> bool:
+    """Whether the ``flask db`` CLI is running the current command."""
+    return bool(_run_options.get({}).get("_cli"))
+
+
 @dataclasses.dataclass(eq=False)
 class MigrateState:
     """Per-app state, stored as ``app.extensions["migrate"]``.
@@ -73,12 +84,41 @@ class MigrateState:
         would carry that closure (bound to an old config) into later runs.
         """
         args = dict(self.context_kwargs)
-        args.update(_run_options.get({}))
+        args.update(
+            (key, value)
+            for key, value in _run_options.get({}).items()
+            if not key.startswith("_")
+        )
         args["process_revision_directives"] = _skip_empty_autogenerate(
             args.get("process_revision_directives")
         )
         args["include_name"] = _skip_own_tables(args.get("include_name"))
         return args
+
+    def all_database_names(self) -> list[str]:
+        """Every database to migrate: ``""`` (the default database, when the
+        app has one) and each bind, less ``MIGRATE_EXCLUDE_BINDS``."""
+        binds = current_app.config.get("SQLALCHEMY_BINDS")
+        if binds is not None:
+            names = list(binds)
+        else:
+            bind_names = getattr(self.db, "bind_names", None)
+            names = list(bind_names() if bind_names is not None else ())
+        engines = getattr(self.db, "engines", None)
+        has_default = not isinstance(engines, t.Mapping) or None in engines
+        excluded = set(current_app.config.get("MIGRATE_EXCLUDE_BINDS") or ())
+        return [
+            name
+            for name in (["", *names] if has_default else names)
+            if name not in excluded
+        ]
+
+    def database_names(self) -> list[str]:
+        """The databases this command works on: all of them, or those chosen
+        with ``--bind``. The multi-database env.py templates call this."""
+        names = self.all_database_names()
+        selected = _run_options.get({}).get("_binds")
+        return [name for name in names if name in selected] if selected else names
 
     @property
     def metadata(self) -> sa.MetaData:
@@ -162,13 +202,27 @@ def _skip_own_tables(user_hook: t.Callable[..., bool] | None) -> t.Callable[...,
 
 
 def database_names() -> list[str]:
-    """Names of the current app's databases: ``""`` (the default) and each bind."""
-    binds = current_app.config.get("SQLALCHEMY_BINDS")
-    if binds is not None:
-        return ["", *binds]
+    """The current app's databases that this command works on."""
+    return get_state().database_names()
+
+
+@contextlib.contextmanager
+def selected_binds(names: t.Sequence[str] | None) -> t.Iterator[None]:
+    """Work on the databases named in ``names`` only (``--bind``)."""
+    if not names:
+        yield
+        return
     state = get_state()
-    bind_names = getattr(state.db, "bind_names", None)
-    return ["", *(bind_names() if bind_names is not None else ())]
+    known = state.all_database_names()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        listed = ", ".join(repr(name) for name in known if name) or "none"
+        raise UnknownBindError(
+            f"No database named {', '.join(map(repr, unknown))} to migrate;"
+            f" the app's binds are: {listed}."
+        )
+    with run_options(_binds=tuple(names)):
+        yield
 
 
 class Migrate:

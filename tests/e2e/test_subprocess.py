@@ -261,14 +261,19 @@ def test_group_help_lists_all_commands(tmp_path: Path) -> None:
     assert result.stderr == ""
     assert "Perform database migrations." in result.stdout
     assert commands_in_help(result.stdout) == ALL_COMMANDS
-    # Flask-Migrate's group options, plus our -v/--verbose for tracebacks.
-    assert options_in_help(result.stdout) == D | X | {"-v", "--verbose", "--help"}
+    # Flask-Migrate's group options, plus our -v/--verbose for tracebacks and
+    # --bind to choose databases.
+    ours = {"-v", "--verbose", "--bind"}
+    assert options_in_help(result.stdout) == D | X | ours | {"--help"}
 
 
 #: Options Flask-Migrate lacks: the migration lock (see docs/deploying).
 OUR_EXTRA_OPTIONS = {
-    command: {"--lock-timeout", "--no-lock"}
-    for command in ("upgrade", "downgrade", "stamp")
+    **{
+        command: {"--lock-timeout", "--no-lock", "--bind"}
+        for command in ("upgrade", "downgrade", "stamp")
+    },
+    **{command: {"--bind"} for command in ("revision", "migrate", "current", "check")},
 }
 
 

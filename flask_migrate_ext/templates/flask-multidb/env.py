@@ -33,6 +33,11 @@ db = migrate_state.db
 
 
 def database_names() -> list[str]:
+    # flask_migrate_ext knows which databases to work on (--bind,
+    # MIGRATE_EXCLUDE_BINDS); under Flask-Migrate, every bind.
+    chosen = getattr(migrate_state, "database_names", None)
+    if callable(chosen):
+        return list(chosen())
     binds = current_app.config.get("SQLALCHEMY_BINDS")
     if binds is not None:
         return ["", *binds]

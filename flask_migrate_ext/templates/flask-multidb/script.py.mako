@@ -32,14 +32,18 @@ def _nothing_to_do() -> None:
 <%
     from flask import current_app
 
-    binds = current_app.config.get("SQLALCHEMY_BINDS")
-    if binds is not None:
-        bind_names = list(binds)
+    state = current_app.extensions["migrate"]
+    if callable(getattr(state, "all_database_names", None)):
+        names = state.all_database_names()
     else:
-        bind_names = list(getattr(current_app.extensions["migrate"].db, "bind_names", list)())
+        binds = current_app.config.get("SQLALCHEMY_BINDS")
+        if binds is not None:
+            names = ["", *binds]
+        else:
+            names = ["", *getattr(state.db, "bind_names", list)()]
 %>
 ## One upgrade_<name>() / downgrade_<name>() pair per database; "" is the default one.
-% for name in ["", *bind_names]:
+% for name in names:
 
 def upgrade_${name}() -> None:
     ${context.get(f"{name}_upgrades", "pass")}
