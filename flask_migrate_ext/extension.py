@@ -98,6 +98,11 @@ class MigrateState:
     def all_database_names(self) -> list[str]:
         """Every database to migrate: ``""`` (the default database, when the
         app has one) and each bind, less ``MIGRATE_EXCLUDE_BINDS``."""
+        excluded = set(current_app.config.get("MIGRATE_EXCLUDE_BINDS") or ())
+        return [name for name in self.known_database_names() if name not in excluded]
+
+    def known_database_names(self) -> list[str]:
+        """Every database the app configures, migrated or not."""
         binds = current_app.config.get("SQLALCHEMY_BINDS")
         if binds is not None:
             names = list(binds)
@@ -106,12 +111,7 @@ class MigrateState:
             names = list(bind_names() if bind_names is not None else ())
         engines = getattr(self.db, "engines", None)
         has_default = not isinstance(engines, t.Mapping) or None in engines
-        excluded = set(current_app.config.get("MIGRATE_EXCLUDE_BINDS") or ())
-        return [
-            name
-            for name in (["", *names] if has_default else names)
-            if name not in excluded
-        ]
+        return ["", *names] if has_default else names
 
     def database_names(self) -> list[str]:
         """The databases this command works on: all of them, or those chosen

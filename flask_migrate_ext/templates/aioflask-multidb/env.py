@@ -76,6 +76,15 @@ def get_metadata(name: str) -> Any:
     return metadata
 
 
+def known_database_names() -> list[str]:
+    # Every database the app configures, including those never migrated
+    # (MIGRATE_EXCLUDE_BINDS) or not chosen with --bind.
+    known = getattr(migrate_state, "known_database_names", None)
+    if callable(known):
+        return list(known())
+    return database_names()
+
+
 def check_revisions(names: list[str]) -> None:
     """Refuse revisions that migrate a database the app does not configure.
 
@@ -148,7 +157,7 @@ def configure_args() -> dict[str, Any]:
 def run_migrations_offline() -> None:
     """Write each database's migration SQL to the output, one after another."""
     names = database_names()
-    check_revisions(names)
+    check_revisions(known_database_names())
     args = configure_args()
     args.pop("process_revision_directives")
     for name in names:
@@ -195,7 +204,7 @@ def run_migrations(connections: dict[str, Any]) -> None:
 async def run_migrations_online() -> None:
     """Connect to every database, then run the migrations on all of them."""
     names = database_names()
-    check_revisions(names)
+    check_revisions(known_database_names())
     engines = {name: get_engine(name) for name in names}
     try:
         async with contextlib.AsyncExitStack() as stack:
