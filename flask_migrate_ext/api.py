@@ -9,11 +9,13 @@ subclasses; nothing here exits the process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import typing as t
 
+import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.environment import EnvironmentContext
@@ -43,9 +45,12 @@ from .ledger import ledger_table
 from .lock import control_engine
 from .lock import LockTarget
 from .lock import migration_lock
+from .report import report
 from .runner import run
 from .runner import RunResult
 from .runner import RunSettings
+from .tenants import check_schemas
+from .tenants import in_schema
 from .tracking import Timeouts
 from .urls import masked
 
@@ -198,6 +203,48 @@ def _config(
             " current 'flask-multidb' template's env.py over it."
         )
     return config
+
+
+def _run_in_schemas(
+    schemas: t.Sequence[str] | None, sql: bool, run_one: t.Callable[[], RunResult]
+) -> RunResult:
+    """Run once, or once per tenant schema, reporting each schema."""
+    names = _schema_names(schemas)
+    if not names:
+        return run_one()
+    if sql:
+        raise errors.CommandFailedError(
+            "--sql and tenant schemas don't mix: generate the SQL once and run"
+            " it in each schema."
+        )
+    engine = _schema_engine(names)
+    combined = RunResult()
+    for schema in names:
+        report(f"Schema {schema}:")
+        with in_schema(engine, schema):
+            result = run_one()
+        combined.steps.extend(
+            dataclasses.replace(step, schema=schema) for step in result.steps
+        )
+    return combined
+
+
+def _schema_names(schemas: t.Sequence[str] | None) -> list[str]:
+    if schemas:
+        return list(schemas)
+    return list(current_app.config.get("MIGRATE_SCHEMAS") or ())
+
+
+def _schema_engine(names: list[str]) -> sa.Engine:
+    state = get_state()
+    if len(database_names()) > 1:
+        raise errors.CommandFailedError(
+            "Tenant schemas work with a single database; use --bind to choose one."
+        )
+    engine = get_engine(state, database_names()[0])
+    sync_engine = t.cast(sa.Engine, getattr(engine, "sync_engine", engine))
+    check_schemas(control_engine(engine), names)
+    return sync_engine
 
 
 def _env_supports_binds(location: str) -> bool:
@@ -492,20 +539,27 @@ def upgrade(
     lock: bool | None = None,
     lock_timeout: float | None = None,
     binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
 ) -> RunResult:
     """Upgrade the database to a later revision.
 
     :param revision: Target, ``head`` by default; with ``sql`` it may be a
         ``start:end`` range.
     :param lock: Take the migration lock; ``MIGRATE_LOCK`` by default.
-    :param binds: With several databases, work on these only (``--bind``).
     :param lock_timeout: Seconds to wait for the lock; ``MIGRATE_LOCK_TIMEOUT``
         (600) by default.
+    :param binds: With several databases, work on these only (``--bind``).
+    :param schemas: PostgreSQL tenant schemas to upgrade one after another,
+        each with its own version table; ``MIGRATE_SCHEMAS`` by default.
     :return: The steps applied.
     """
     config = _config(directory, x_arg)
     settings = _run_settings(get_state(), lock, lock_timeout)
-    return run(config, "upgrade", revision, sql=sql, tag=tag, settings=settings)
+    return _run_in_schemas(
+        schemas,
+        sql,
+        lambda: run(config, "upgrade", revision, sql=sql, tag=tag, settings=settings),
+    )
 
 
 @_user_facing
@@ -519,18 +573,25 @@ def downgrade(
     lock: bool | None = None,
     lock_timeout: float | None = None,
     binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
 ) -> RunResult:
     """Revert the database to an earlier revision, one step back by default.
 
     :param lock: Take the migration lock; see :func:`upgrade`.
     :param lock_timeout: Seconds to wait for the lock; see :func:`upgrade`.
+    :param binds: See :func:`upgrade`.
+    :param schemas: See :func:`upgrade`.
     :return: The steps reverted.
     """
     if sql and revision == "-1":
         revision = "head:-1"
     config = _config(directory, x_arg)
     settings = _run_settings(get_state(), lock, lock_timeout)
-    return run(config, "downgrade", revision, sql=sql, tag=tag, settings=settings)
+    return _run_in_schemas(
+        schemas,
+        sql,
+        lambda: run(config, "downgrade", revision, sql=sql, tag=tag, settings=settings),
+    )
 
 
 @_user_facing
@@ -619,11 +680,17 @@ def current(
     verbose: bool = False,
     *,
     binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
 ) -> list[str]:
     """Show the revision(s) the database is at.
 
-    :return: The revision ids in the version table; empty for a database
+    :param binds: See :func:`upgrade`.
+    :param schemas: Tenant schemas to report on, one after another (a
+        ``Schema <name>:`` line before each); see :func:`upgrade`.
+    :return: The revision ids in the version table(s); empty for a database
         with no migration applied.
+    :raises PartiallyAppliedError: After printing, when the ledger shows a
+        revision left partially applied.
     """
     config = _config(directory)
     script = _scripts(config)
@@ -638,8 +705,17 @@ def current(
             config.print_stdout(rev.cmd_format(verbose))
         found.extend(heads)
 
-    _run_read_only(config, script, display)
-    _check_ledgers(get_state())
+    names = _schema_names(schemas)
+    if not names:
+        _run_read_only(config, script, display)
+        _check_ledgers(get_state())
+        return found
+    engine = _schema_engine(names)
+    for schema in names:
+        config.print_stdout("Schema %s:", schema)
+        with in_schema(engine, schema):
+            _run_read_only(config, script, display)
+            _check_ledgers(get_state())
     return found
 
 

@@ -194,6 +194,14 @@ bind_option = click.option(
     metavar="NAME",
     help="With several databases, work on this one only (repeatable).",
 )
+schema_option = click.option(
+    "--schema",
+    "schemas",
+    multiple=True,
+    metavar="NAME",
+    help="PostgreSQL tenant schema to work in, each with its own version"
+    " table (repeatable; default MIGRATE_SCHEMAS).",
+)
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True, help="Use more verbose output."
 )
@@ -418,6 +426,7 @@ def merge_command(
 @db.command("upgrade")
 @directory_option
 @bind_option
+@schema_option
 @sql_option
 @tag_option
 @x_arg_option
@@ -426,6 +435,7 @@ def merge_command(
 def upgrade_command(
     directory: str | None,
     bind: tuple[str, ...],
+    schemas: tuple[str, ...],
     sql: bool,
     tag: str | None,
     x_arg: tuple[str, ...],
@@ -441,6 +451,7 @@ def upgrade_command(
         tag,
         list(x_arg),
         **_lock_args(no_lock, lock_timeout),
+        schemas=schemas or None,
         **_binds(bind),
     )
 
@@ -448,6 +459,7 @@ def upgrade_command(
 @db.command("downgrade")
 @directory_option
 @bind_option
+@schema_option
 @sql_option
 @tag_option
 @x_arg_option
@@ -456,6 +468,7 @@ def upgrade_command(
 def downgrade_command(
     directory: str | None,
     bind: tuple[str, ...],
+    schemas: tuple[str, ...],
     sql: bool,
     tag: str | None,
     x_arg: tuple[str, ...],
@@ -471,6 +484,7 @@ def downgrade_command(
         tag,
         list(x_arg),
         **_lock_args(no_lock, lock_timeout),
+        schemas=schemas or None,
         **_binds(bind),
     )
 
@@ -531,12 +545,18 @@ def branches_command(directory: str | None, verbose: bool) -> None:
 @db.command("current")
 @directory_option
 @bind_option
+@schema_option
 @verbose_option
 def current_command(
-    directory: str | None, bind: tuple[str, ...], verbose: bool
+    directory: str | None,
+    bind: tuple[str, ...],
+    schemas: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Display the current revision for each database."""
-    _api().current(_directory(directory), verbose, **_binds(bind))
+    _api().current(
+        _directory(directory), verbose, schemas=schemas or None, **_binds(bind)
+    )
 
 
 @db.command("stamp")

@@ -55,6 +55,8 @@ class Step:
     destination: tuple[str, ...]
     #: First line of the revision's docstring.
     message: str | None
+    #: The tenant schema it ran in (``--schema``), if any.
+    schema: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

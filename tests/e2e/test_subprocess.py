@@ -275,6 +275,8 @@ OUR_EXTRA_OPTIONS = {
     },
     **{command: {"--bind"} for command in ("revision", "migrate", "current", "check")},
 }
+for command in ("upgrade", "downgrade", "current"):
+    OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {"--schema"}
 
 
 @pytest.mark.parametrize("command", sorted(FLASK_MIGRATE_OPTIONS))

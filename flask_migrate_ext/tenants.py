@@ -1,0 +1,73 @@
+"""Run migrations once per PostgreSQL schema, for apps with a schema per tenant.
+
+For each schema, the connections of the run get ``search_path`` set to that
+schema, and the version table (and ledger) live in it, so every tenant has
+its own migration state. Nothing in env.py has to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import typing as t
+
+import sqlalchemy as sa
+
+from .errors import CommandFailedError
+from .extension import run_options
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+
+
+def check_schemas(engine: sa.Engine, schemas: t.Sequence[str]) -> None:
+    """Refuse schema names that are not plain identifiers or do not exist."""
+    if engine.dialect.name != "postgresql":
+        raise CommandFailedError(
+            f"Tenant schemas (--schema, MIGRATE_SCHEMAS) work on PostgreSQL only,"
+            f" not {engine.dialect.name}."
+        )
+    for schema in schemas:
+        if not _NAME.match(schema):
+            raise CommandFailedError(f"{schema!r} is not a plain schema name.")
+    with engine.connect() as connection:
+        existing = set(sa.inspect(connection).get_schema_names())
+    missing = [schema for schema in schemas if schema not in existing]
+    if missing:
+        raise CommandFailedError(
+            f"Schema {', '.join(map(repr, missing))} does not exist: create it"
+            " first (CREATE SCHEMA ...)."
+        )
+
+
+@contextlib.contextmanager
+def in_schema(engine: sa.Engine, schema: str) -> Iterator[None]:
+    """Inside the block, ``engine``'s connections work in ``schema``."""
+
+    def on_checkout(dbapi_connection: t.Any, record: t.Any, proxy: t.Any) -> None:
+        _set_search_path(dbapi_connection, f'"{schema}"')
+        record.info["flask_migrate_ext_schema"] = schema
+
+    def on_checkin(dbapi_connection: t.Any, record: t.Any) -> None:
+        if record.info.pop("flask_migrate_ext_schema", None) and dbapi_connection:
+            _set_search_path(dbapi_connection, "DEFAULT")
+
+    sa.event.listen(engine, "checkout", on_checkout)
+    sa.event.listen(engine, "checkin", on_checkin)
+    try:
+        with run_options(version_table_schema=schema):
+            yield
+    finally:
+        sa.event.remove(engine, "checkout", on_checkout)
+        sa.event.remove(engine, "checkin", on_checkin)
+
+
+def _set_search_path(dbapi_connection: t.Any, value: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET search_path TO {value}")
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
