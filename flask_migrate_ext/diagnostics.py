@@ -46,6 +46,8 @@ class Comparison:
     naming_convention: t.Mapping[t.Any, t.Any]
     #: The operations autogenerate produced for this database.
     upgrade_ops: ops.UpgradeOps
+    #: The SQLAlchemy dialect name (``sqlite``, ``postgresql``, ...).
+    dialect: str = ""
 
     @property
     def diffs(self) -> list[t.Any]:
@@ -80,6 +82,7 @@ class Watcher:
                 _database_tables(context),
                 convention,
                 upgrade_ops,
+                context.dialect.name,
             )
         )
 
@@ -221,9 +224,9 @@ def unnamed_constraints_warning(comparison: Comparison) -> str | None:
     """A warning when the revision adds or drops unnamed unique constraints or
     foreign keys that the naming convention does not name.
 
-    Alembic writes ``drop_constraint(None, ...)`` for them (in the downgrade
-    of an added one), which fails with "Constraint must have a name"; SQLite's
-    batch mode needs the names to rebuild the table at all.
+    SQLite's batch mode cannot create or drop them (the revision fails with
+    "Constraint must have a name"); elsewhere the downgrade of an added one
+    cannot drop it.
     """
     import sqlalchemy as sa
 
@@ -249,11 +252,16 @@ def unnamed_constraints_warning(comparison: Comparison) -> str | None:
             found.append(f"{kind} on {constraint.table.name} ({columns})")
     if not found:
         return None
+    if comparison.dialect == "sqlite":
+        consequence = (
+            "SQLite's batch mode needs constraint names, so the revision fails"
+            " with 'Constraint must have a name'"
+        )
+    else:
+        consequence = "the revision's downgrade cannot drop them, and fails"
     return (
         f"Warning: this revision adds or drops unnamed constraints"
-        f" ({_listed(found)}); Alembic cannot drop an unnamed constraint later"
-        " (the downgrade fails with 'Constraint must have a name', and SQLite's"
-        " batch mode needs names to copy the table). Give the metadata a naming"
+        f" ({_listed(found)}): {consequence}. Give the metadata a naming"
         " convention, e.g. db = SQLAlchemy(metadata=MetaData(naming_convention="
         '{"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",'
         ' "ck": "ck_%(table_name)s_%(constraint_name)s",'
