@@ -84,7 +84,7 @@ ALL_COMMANDS_FM = {
     "upgrade",
 }
 #: Ours alone: mark a partially applied revision as dealt with.
-ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve"}
+ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve", "upgrade-env"}
 
 D = {"-d", "--directory"}
 X = {"-x", "--x-arg"}
@@ -265,10 +265,14 @@ def test_group_help_lists_all_commands(tmp_path: Path) -> None:
     assert options_in_help(result.stdout) == D | X | {"-v", "--verbose", "--help"}
 
 
-#: Options Flask-Migrate lacks: the migration lock (see docs/deploying).
+#: Options Flask-Migrate lacks: the migration lock (see docs/deploying), and
+#: the table-by-table comparison of ``migrate`` (docs/autogenerate).
 OUR_EXTRA_OPTIONS = {
-    command: {"--lock-timeout", "--no-lock"}
-    for command in ("upgrade", "downgrade", "stamp")
+    **{
+        command: {"--lock-timeout", "--no-lock"}
+        for command in ("upgrade", "downgrade", "stamp")
+    },
+    "migrate": V,
 }
 
 
