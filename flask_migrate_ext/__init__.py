@@ -45,9 +45,11 @@ if t.TYPE_CHECKING:
     from .api import show as show
     from .api import stamp as stamp
     from .api import upgrade as upgrade
+    from .api import upgrade_env as upgrade_env
     from .config import Config as Config
     from .databases import SQLAlchemyDatabases as SQLAlchemyDatabases
     from .databases import SQLAlchemyLiteDatabases as SQLAlchemyLiteDatabases
+    from .envfile import EnvUpgrade as EnvUpgrade
     from .runner import RunResult as RunResult
     from .runner import Step as Step
 
@@ -71,11 +73,13 @@ _API_FUNCTIONS = frozenset(
         "show",
         "stamp",
         "upgrade",
+        "upgrade_env",
     }
 )
 _LAZY = {
     **{name: "api" for name in _API_FUNCTIONS},
     "Config": "config",
+    "EnvUpgrade": "envfile",
     "SQLAlchemyDatabases": "databases",
     "SQLAlchemyLiteDatabases": "databases",
     "RunResult": "runner",
@@ -101,6 +105,7 @@ __all__ = [
     "DatabaseUnreachableError",
     "DirectoryExistsError",
     "DirectoryNotFoundError",
+    "EnvUpgrade",
     "ExitCode",
     "Migrate",
     "MigrateError",

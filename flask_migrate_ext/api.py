@@ -24,6 +24,8 @@ from alembic.util import asbool
 from alembic.util import CommandError
 from flask import current_app
 
+from . import diagnostics
+from . import envfile
 from . import errors
 from . import graph
 from .config import build_config
@@ -31,6 +33,7 @@ from .config import Config
 from .config import resolve_directory
 from .config import TEMPLATES_DIR
 from .diffs import describe_diffs
+from .envfile import EnvUpgrade
 from .extension import database_names
 from .extension import get_db
 from .extension import get_engine
@@ -440,15 +443,27 @@ def _write_revision(
     x_arg: XArg,
     message: str | None,
     autogenerate: bool,
+    verbose: bool = False,
     **options: t.Any,
 ) -> str | None:
     opts = ["autogenerate"] if autogenerate else None
     config = _config(directory, x_arg, opts=opts, needs_db=autogenerate)
-    _scripts(config)
-    script = alembic_command.revision(
-        config, message, autogenerate=autogenerate, **options
+    had_revisions = bool(_scripts(config).get_heads())
+    if not autogenerate:
+        script = alembic_command.revision(config, message, **options)
+        return _path(script)
+    state = get_state()
+    location = config.get_main_option("script_location") or state.directory
+    hint = envfile.outdated_hint(location, state.command)
+    if hint is not None:
+        report(hint)
+    with diagnostics.watching() as watcher:
+        script = alembic_command.revision(config, message, autogenerate=True, **options)
+    path = _path(script)
+    diagnostics.explain(
+        watcher.comparisons, path is not None, had_revisions, verbose, state.command
     )
-    return _path(script)
+    return path
 
 
 @_user_facing
@@ -464,9 +479,15 @@ def migrate(
     x_arg: XArg = None,
     *,
     binds: t.Sequence[str] | None = None,
+    verbose: bool = False,
 ) -> str | None:
     """Autogenerate a new revision file (``revision --autogenerate``).
 
+    When nothing is found, the reason is reported (no models imported, tables
+    made by ``db.create_all()``), as is a revision that adds or drops
+    unnamed constraints.
+
+    :param verbose: Report the comparison table by table.
     :return: The path of the new file, or ``None`` when the models match the
         database (then no file is written).
     """
@@ -475,6 +496,7 @@ def migrate(
         x_arg,
         message,
         autogenerate=True,
+        verbose=verbose,
         sql=sql,
         head=head,
         splice=splice,
@@ -889,3 +911,31 @@ def check(
             diffs=e.diffs,
             lines=lines,
         ) from e
+
+
+@_user_facing
+def upgrade_env(
+    directory: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    check: bool = False,
+    template: str | None = None,
+) -> EnvUpgrade:
+    """Bring the migration folder's ``env.py`` up to the current template.
+
+    An ``env.py`` written by Flask-Migrate or by an earlier version of this
+    package, and never edited, is replaced. One with local edits is left
+    alone (status ``"refused"``) unless ``force`` is given; then it is kept
+    as ``env.py.orig`` first.
+
+    :param force: Replace an ``env.py`` with local edits.
+    :param check: Only compare: write nothing.
+    :param template: The template to upgrade to; by default the one the file
+        came from (or looks like: multiple databases, async).
+    :return: The status, the diff from the old file to the new one, and the
+        paths involved.
+    """
+    config = _config(directory, needs_db=False)
+    location = config.get_main_option("script_location") or get_state().directory
+    return envfile.upgrade_env_file(
+        location, force=force, check=check, template=template
+    )

@@ -371,6 +371,12 @@ def revision_command(
 @message_option
 @_new_revision_options
 @x_arg_option
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show what autogenerate compared, table by table.",
+)
 def migrate_command(
     directory: str | None,
     bind: tuple[str, ...],
@@ -382,6 +388,7 @@ def migrate_command(
     version_path: str | None,
     rev_id: str | None,
     x_arg: tuple[str, ...],
+    verbose: bool,
 ) -> None:
     """Autogenerate a new revision file (alias for 'revision --autogenerate')."""
     _api().migrate(
@@ -395,6 +402,7 @@ def migrate_command(
         rev_id,
         list(x_arg),
         **_binds(bind),
+        verbose=verbose,
     )
 
 
@@ -621,6 +629,56 @@ def resolve_command(directory: str | None, outcome: str | None, revision: str) -
     if outcome is None:
         raise click.UsageError("Say what you did: --applied or --rolled-back.")
     _api().resolve(_directory(directory), revision, outcome == "applied")
+
+
+@db.command("upgrade-env")
+@directory_option
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only say whether an upgrade is available (exit 1 if so); write nothing.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an env.py with local edits (the old one is kept as env.py.orig).",
+)
+@click.option(
+    "-t",
+    "--template",
+    default=None,
+    help="Template to upgrade to (default: the one env.py came from or looks like).",
+)
+def upgrade_env_command(
+    directory: str | None, check: bool, force: bool, template: str | None
+) -> None:
+    """Bring env.py up to the current template, showing the diff."""
+    result = _api().upgrade_env(_directory(directory), force, check, template)
+    if result.diff:
+        click.echo(result.diff, nl=False)
+    origin = result.origin or "local edits"
+    name = f"the '{result.template}' template"
+    if result.status == "up-to-date":
+        click.echo(f"{result.path} is up to date with {name}.", err=True)
+        return
+    if result.status == "upgraded":
+        kept = f"; the old file is kept as {result.backup}" if result.backup else ""
+        click.echo(f"Upgraded {result.path} ({origin}) to {name}{kept}.", err=True)
+        return
+    if result.status == "available":
+        needs = " (it has local edits: use --force)" if result.local_edits else ""
+        click.echo(
+            f"An upgrade of {result.path} ({origin}) to {name} is available{needs}.",
+            err=True,
+        )
+    else:
+        click.echo(
+            f"Error: {result.path} has local edits, so it was not replaced."
+            " Merge the diff above by hand, or run again with --force (the old"
+            " file is kept as env.py.orig).",
+            err=True,
+        )
+    raise click.exceptions.Exit(int(ExitCode.ERROR))
 
 
 class _Dispatcher(click.Command):

@@ -242,3 +242,23 @@ def test_unreachable_bind_is_named_and_masked(
     assert "tiger" not in result.output
     # All or nothing: the reachable database was not touched either.
     assert table_names(main_url) == set()
+
+
+def test_migrate_verbose_names_each_database(
+    make_multidb_app: MultidbFactory, make_database: t.Callable[[str], str]
+) -> None:
+    binds = {"": make_database("sqlite"), "users": make_database("sqlite")}
+    app = make_multidb_app(binds)
+    assert invoke(app, "init", "--multidb").exit_code == 0
+    result = invoke(app, "migrate", "-v", "-m", "initial")
+    assert result.exit_code == 0, result.output
+    assert "Compared 1 table of database '<default>':\n  + table group\n" in (
+        result.stderr
+    )
+    assert "Compared 1 table of database 'users':\n  + table user\n" in result.stderr
+    assert invoke(app, "upgrade").exit_code == 0
+
+    result = invoke(app, "migrate", "-v", "-m", "nothing")
+    assert result.exit_code == 0, result.output
+    assert "of database 'users':\n  user: in sync\n" in result.stderr
+    assert "The models' 2 tables (group, user) match the database." in result.stderr

@@ -84,7 +84,7 @@ ALL_COMMANDS_FM = {
     "upgrade",
 }
 #: Ours alone: mark a partially applied revision as dealt with.
-ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve"}
+ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve", "upgrade-env"}
 
 D = {"-d", "--directory"}
 X = {"-x", "--x-arg"}
@@ -267,7 +267,8 @@ def test_group_help_lists_all_commands(tmp_path: Path) -> None:
     assert options_in_help(result.stdout) == D | X | ours | {"--help"}
 
 
-#: Options Flask-Migrate lacks: the migration lock (see docs/deploying).
+#: Options Flask-Migrate lacks: the migration lock (see docs/deploying), and
+#: the table-by-table comparison of ``migrate`` (docs/autogenerate).
 OUR_EXTRA_OPTIONS = {
     **{
         command: {"--lock-timeout", "--no-lock", "--bind"}
@@ -277,6 +278,7 @@ OUR_EXTRA_OPTIONS = {
 }
 for command in ("upgrade", "downgrade", "current"):
     OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {"--schema"}
+OUR_EXTRA_OPTIONS["migrate"] = OUR_EXTRA_OPTIONS["migrate"] | V
 
 
 @pytest.mark.parametrize("command", sorted(FLASK_MIGRATE_OPTIONS))
