@@ -320,12 +320,29 @@ lock_table = sa.Table(
 )
 
 
+def _create_lock_table(engine: sa.Engine) -> None:
+    # Several processes may find the table missing at once; all but one then
+    # fail to create it, and find it there on the next look.
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                lock_table.create(conn, checkfirst=True)
+            return
+        except (
+            sa.exc.IntegrityError,
+            sa.exc.ProgrammingError,
+            sa.exc.OperationalError,
+        ):
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 @contextlib.contextmanager
 def _table_lock(target: LockTarget, timeout: float) -> Iterator[None]:
     name = target.version_table
     holder = f"pid {os.getpid()} on {socket.gethostname()}"
-    with target.engine.begin() as conn:
-        lock_table.create(conn, checkfirst=True)
+    _create_lock_table(target.engine)
 
     def try_acquire() -> bool:
         try:
