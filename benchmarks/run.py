@@ -286,7 +286,6 @@ class Case:
     backend: str
     variants: list[Variant]
     slow: bool = False
-    floor: str | None = None
     targets: list[Target] = dataclasses.field(default_factory=list)
 
     def variant(self, name: str) -> Variant | None:
@@ -376,22 +375,18 @@ class Builder:
                 for n in names
             ]
 
+        # The floor runs in the same rounds as the commands it is compared with.
+        def floor() -> list[Variant]:
+            return vs(flask_argv("--help"), ["none"])
+
         rss = Target("rss", 1.0)
         return [
-            Case(
-                "w1.floor",
-                "W1",
-                "floor: `flask --help`, no extension",
-                "sqlite",
-                vs(flask_argv("--help"), ["none"]),
-            ),
             Case(
                 "w1.help",
                 "W1",
                 "`flask db --help`",
                 "sqlite",
-                vs(flask_argv("db", "--help")),
-                floor="w1.floor",
+                vs(flask_argv("db", "--help")) + floor(),
                 targets=[Target("floor", 1.1), rss],
             ),
             Case(
@@ -399,8 +394,7 @@ class Builder:
                 "W1",
                 "`flask db current`",
                 "sqlite",
-                vs(flask_argv("db", "current")),
-                floor="w1.floor",
+                vs(flask_argv("db", "current")) + floor(),
                 targets=[Target("floor", 1.15), rss],
             ),
             Case(
@@ -408,8 +402,7 @@ class Builder:
                 "W1",
                 "`flask db heads`",
                 "sqlite",
-                vs(flask_argv("db", "heads")),
-                floor="w1.floor",
+                vs(flask_argv("db", "heads")) + floor(),
                 targets=[Target("floor", 1.15), rss],
             ),
             Case(
@@ -436,23 +429,8 @@ class Builder:
         for n in self.ab():
             at_head[n] = self.dbs.create("sqlite", f"w2_head_{n}")
             generate.stamp(at_head[n], head)
-        cases.append(
-            Case(
-                "w2.floor",
-                "W2",
-                "floor: `flask --help`, no extension",
-                "sqlite",
-                [
-                    Variant(
-                        "none",
-                        folders["none"],
-                        flask_argv("--help"),
-                        self.dbs.url("sqlite", "w2_none"),
-                    )
-                ],
-            )
-        )
         rss = Target("rss", 1.0)
+        url = self.dbs.url("sqlite", "w2_none")
         for cmd in ("heads", "history", "current"):
             cases.append(
                 Case(
@@ -463,8 +441,8 @@ class Builder:
                     [
                         Variant(n, folders[n], flask_argv("db", cmd), at_head[n])
                         for n in self.ab()
-                    ],
-                    floor="w2.floor",
+                    ]
+                    + [Variant("none", folders["none"], flask_argv("--help"), url)],
                     targets=[Target("floor", 1.2), Target("fm", 0.6), rss],
                 )
             )
@@ -472,7 +450,8 @@ class Builder:
             if backend == "sqlite":
                 fixture, n_revs = "w2", revs
             else:
-                fixture, n_revs = "h300", self.sizes["pg_revisions"]
+                n_revs = self.sizes["pg_revisions"]
+                fixture = f"hist{n_revs}"
             vs = []
             for n in self.ab():
                 folder = self.app(fixture, n, models, revisions=n_revs)
@@ -508,7 +487,7 @@ class Builder:
             template = f"w4_tpl_{backend}"
             url = self.dbs.create(backend, template)
             for n in self.ab():
-                folder = self.app("h300", n, models, revisions=revs)
+                folder = self.app(f"hist{revs}", n, models, revisions=revs)
                 if n == "ext":  # same revision files: one database at head serves both
                     generate.run_flask(folder, "db", "upgrade", url=url)
                 name = f"w4_{backend}_{n}"
@@ -723,10 +702,11 @@ def evaluate(case: Case, results: dict[str, t.Any]) -> dict[str, t.Any]:
             "cpu_median": e["cpu_median"] / f["cpu_median"],
             "rss": e["rss_mb_median"] / f["rss_mb_median"],
         }
-    if case.floor and case.floor in results:
-        floor = results[case.floor]["variants"]["none"]["median"]
+    if "none" in s and any(target.kind == "floor" for target in case.targets):
+        floor = s["none"]["median"]
         row["floor_median"] = floor
         row["ext_floor"] = s["ext"]["median"] / floor
+        row["ext_floor_min"] = s["ext"]["min"] / s["none"]["min"]
         if "fm" in s:
             row["fm_floor"] = s["fm"]["median"] / floor
     checks = []
@@ -768,9 +748,10 @@ def markdown(meta: dict[str, t.Any], rows: list[dict[str, t.Any]]) -> str:
         "Seconds, wall clock of the whole process. Ratios of medians unless marked.",
         "",
         "| workload | case | backend | ext median | ext min | FM median | FM min"
-        " | ext/FM median | ext/FM min | ext/FM CPU | ext/floor | RSS MB ext / FM"
+        " | ext/FM median | ext/FM min | ext/FM CPU | floor median"
+        " | ext/floor median (min) | RSS MB ext / FM"
         " | targets |",
-        "|" + " --- |" * 13,
+        "|" + " --- |" * 14,
     ]
     for row in rows:
         s = row["variants"]
@@ -788,11 +769,14 @@ def markdown(meta: dict[str, t.Any], rows: list[dict[str, t.Any]]) -> str:
                 + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in inner.items())
                 + ")"
             )
-        if row["key"].endswith(".floor") or row["workload"] == "F":
-            title = title if title.startswith("floor") else f"floor: {title}"
+        if row["workload"] == "F":
+            title = f"floor: {title}"
+        floor_ratio = ""
+        if "ext_floor" in row:
+            floor_ratio = f"{row['ext_floor']:.2f} ({row['ext_floor_min']:.2f})"
         targets = "; ".join(
-            f"{c['label']} {_f(c['value'])} <= {c['limit']:g} "
-            + ("ok" if c["met"] else "MISS")
+            f"{c['label']} {_f(c['value'], '.3f' if 'RSS' in c['label'] else '.2f')}"
+            f" <= {c['limit']:g} " + ("ok" if c["met"] else "MISS")
             for c in row["targets"]
         )
         lines.append(
@@ -800,7 +784,8 @@ def markdown(meta: dict[str, t.Any], rows: list[dict[str, t.Any]]) -> str:
             f" | {first['median']:.3f} | {first['min']:.3f}"
             f" | {_f(fm.get('median'), '.3f')} | {_f(fm.get('min'), '.3f')}"
             f" | {_f(r.get('median'))} | {_f(r.get('min'))} | {_f(r.get('cpu_median'))}"
-            f" | {_f(row.get('ext_floor'))} | {rss} | {targets} |"
+            f" | {_f(row.get('floor_median'), '.3f')} | {floor_ratio} | {rss}"
+            f" | {targets} |"
         )
     met = sum(1 for row in rows for c in row["targets"] if c["met"])
     total = sum(1 for row in rows for c in row["targets"])
