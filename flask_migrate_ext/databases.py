@@ -57,7 +57,54 @@ def is_async_engine(engine: object) -> bool:
     return isinstance(getattr(engine, "sync_engine", None), sa.Engine)
 
 
-class SQLAlchemyDatabases:
+class _Databases:
+    """What env.py reads from a database object (Flask-SQLAlchemy's shape):
+    ``metadata``/``metadatas``, ``engine``/``engines``, ``bind_names()``,
+    ``get_engine(bind)``. Subclasses fill ``_metadatas`` and say how to get
+    an engine for a known database."""
+
+    _metadatas: dict[str | None, sa.MetaData]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} binds={self.bind_names()!r}>"
+
+    def bind_names(self) -> list[str]:
+        """Names of the databases other than the default one."""
+        return [name for name in self._metadatas if name is not None]
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The default database's metadata."""
+        return self._metadatas[None]
+
+    @property
+    def metadatas(self) -> dict[str | None, sa.MetaData]:
+        """Metadata of every database; the default one under ``None``."""
+        return dict(self._metadatas)
+
+    @property
+    def engine(self) -> AnyEngine:
+        """The default database's engine, for the current app."""
+        return self.get_engine()
+
+    @property
+    def engines(self) -> dict[str | None, AnyEngine]:
+        """Every database's engine, for the current app; the default under ``None``."""
+        return {name: self.get_engine(name) for name in self._metadatas}
+
+    def get_engine(self, bind: str | None = None) -> AnyEngine:
+        """The current app's engine for database ``bind`` (``None``: the default)."""
+        if bind == "":
+            bind = None
+        if bind not in self._metadatas:
+            raise DatabaseNotConfiguredError(_not_configured(bind, self.bind_names()))
+        return self._engine(bind)
+
+    def _engine(self, bind: str | None) -> AnyEngine:
+        raise NotImplementedError
+
+
+class SQLAlchemyDatabases(_Databases):
     """The databases of an app that uses SQLAlchemy without an extension.
 
     Pass it as the database to :class:`~flask_migrate_ext.Migrate`::
@@ -106,39 +153,7 @@ class SQLAlchemyDatabases:
         self._created: weakref.WeakKeyDictionary[Flask, dict[str | None, AnyEngine]]
         self._created = weakref.WeakKeyDictionary()
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} binds={self.bind_names()!r}>"
-
-    def bind_names(self) -> list[str]:
-        """Names of the databases other than the default one."""
-        return [name for name in self._sources if name is not None]
-
-    @property
-    def metadata(self) -> sa.MetaData:
-        """The default database's metadata."""
-        return self._metadatas[None]
-
-    @property
-    def metadatas(self) -> dict[str | None, sa.MetaData]:
-        """Metadata of every database; the default one under ``None``."""
-        return dict(self._metadatas)
-
-    @property
-    def engine(self) -> AnyEngine:
-        """The default database's engine, for the current app."""
-        return self.get_engine()
-
-    @property
-    def engines(self) -> dict[str | None, AnyEngine]:
-        """Every database's engine, for the current app; the default under ``None``."""
-        return {name: self.get_engine(name) for name in self._sources}
-
-    def get_engine(self, bind: str | None = None) -> AnyEngine:
-        """The current app's engine for database ``bind`` (``None``: the default)."""
-        if bind == "":
-            bind = None
-        if bind not in self._sources:
-            raise DatabaseNotConfiguredError(_not_configured(bind, self.bind_names()))
+    def _engine(self, bind: str | None) -> AnyEngine:
         source = self._sources[bind]
         if not isinstance(source, (str, sa.URL)):
             return source
@@ -172,7 +187,7 @@ def dispose_engine(engine: AnyEngine) -> None:
         t.cast(sa.Engine, engine).dispose()
 
 
-class SQLAlchemyLiteDatabases:
+class SQLAlchemyLiteDatabases(_Databases):
     """The databases of a Flask-SQLAlchemy-Lite app, with the tables to migrate.
 
     Flask-SQLAlchemy-Lite manages engines but leaves the models to the app, so
@@ -217,39 +232,7 @@ class SQLAlchemyLiteDatabases:
                 )
             self._metadatas[name] = _as_metadata(value, f"binds[{name!r}]")
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} binds={self.bind_names()!r}>"
-
-    def bind_names(self) -> list[str]:
-        """Names of the engines other than ``"default"`` that are migrated."""
-        return [name for name in self._metadatas if name is not None]
-
-    @property
-    def metadata(self) -> sa.MetaData:
-        """The default engine's metadata."""
-        return self._metadatas[None]
-
-    @property
-    def metadatas(self) -> dict[str | None, sa.MetaData]:
-        """Metadata of every database; the default one under ``None``."""
-        return dict(self._metadatas)
-
-    @property
-    def engine(self) -> AnyEngine:
-        """The ``"default"`` engine of the current app."""
-        return self.get_engine()
-
-    @property
-    def engines(self) -> dict[str | None, AnyEngine]:
-        """Every migrated engine of the current app; ``"default"`` under ``None``."""
-        return {name: self.get_engine(name) for name in self._metadatas}
-
-    def get_engine(self, bind: str | None = None) -> AnyEngine:
-        """The current app's engine for database ``bind`` (``None``: the default)."""
-        if bind == "":
-            bind = None
-        if bind not in self._metadatas:
-            raise DatabaseNotConfiguredError(_not_configured(bind, self.bind_names()))
+    def _engine(self, bind: str | None) -> AnyEngine:
         name = self.default_name if bind is None else bind
         engines = self.db.async_engines if self.use_async else self.db.engines
         if name not in engines:
