@@ -145,11 +145,6 @@ def _from_command_error(e: CommandError) -> errors.MigrateError:
     return errors.CommandFailedError(message)
 
 
-def _first_line(text: object) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def _masked_url(e: BaseException) -> str:
     # The templates' env.py tag a connection error with the database it came
     # from; other env.py files do not, so only a single database is named.
@@ -170,16 +165,15 @@ def _masked_url(e: BaseException) -> str:
 
 
 def _from_dbapi_error(e: t.Any) -> errors.MigrateError:
-    reason = _first_line(e.orig) or type(e.orig).__name__
+    reason = errors.first_line(e.orig) or type(e.orig).__name__
     if e.statement is None or e.connection_invalidated:
         # No statement: the error came from connecting, not from SQL.
         return errors.DatabaseUnreachableError(
             f"Cannot connect to {_masked_url(e)}: {reason}"
         )
-    statement = " ".join(str(e.statement).split())
-    if len(statement) > 200:
-        statement = statement[:197] + "..."
-    return errors.MigrationFailedError(f"{reason}\n  while running: {statement}")
+    return errors.MigrationFailedError(
+        f"{reason}\n  while running: {errors.short_statement(e.statement)}"
+    )
 
 
 def _config(

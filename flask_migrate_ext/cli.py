@@ -24,9 +24,9 @@ from flask.cli import NoAppException
 from flask.cli import ScriptInfo
 
 from .errors import ExitCode
+from .errors import first_line
 from .errors import MigrateError
 from .extension import run_options
-from .interrupt import cancel_running
 from .report import reporting_to
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -59,6 +59,10 @@ class Terminated(KeyboardInterrupt):
 def _stop(signum: int, frame: object) -> None:
     # Stop the server's statement first: unwinding rolls back on the same
     # connection, which would otherwise wait for the statement to finish.
+    # (Imported here: the runner has loaded it by the time a run is stopped,
+    # and `flask --help` need not.)
+    from .interrupt import cancel_running
+
     cancel_running()
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
@@ -110,7 +114,7 @@ def user_errors() -> t.Iterator[None]:
     except Exception as e:
         if _verbose():
             raise
-        summary = _first_line(e) or "(no message)"
+        summary = first_line(e) or "(no message)"
         click.echo(f"Error: {type(e).__name__}: {summary}", err=True)
         click.echo(
             "Run with 'flask db --verbose ...' to see the full traceback.", err=True
@@ -120,11 +124,6 @@ def user_errors() -> t.Iterator[None]:
 
 def _echo_err(message: str) -> None:
     click.echo(message, err=True)
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else ""
 
 
 def _api() -> t.Any:

@@ -37,6 +37,18 @@ class ExitCode(enum.IntEnum):
     TERMINATED = 143
 
 
+def first_line(text: object) -> str:
+    """The first non-blank line of ``text`` (a message, an exception), stripped."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def short_statement(statement: object, limit: int = 200) -> str:
+    """A SQL statement on one line, cut to ``limit`` characters."""
+    text = " ".join(str(statement).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class MigrateError(Exception):
     """Base class of the errors raised by :mod:`flask_migrate_ext`.
 

@@ -175,12 +175,16 @@ def _skip_empty_autogenerate(
 
 def ledger_table_name() -> str | None:
     """The ledger table of the current app (``MIGRATE_LOG_TABLE``), or ``None``."""
-    name = current_app.config.get("MIGRATE_LOG_TABLE", "flask_migrate_ext_log")
+    from .ledger import DEFAULT_TABLE  # read at command time, not at app start
+
+    name = current_app.config.get("MIGRATE_LOG_TABLE", DEFAULT_TABLE)
     return str(name) if name else None
 
 
 def _own_tables() -> set[str]:
-    tables = {"flask_migrate_ext_lock"}
+    from .lock import LOCK_TABLE
+
+    tables = {LOCK_TABLE}
     name = ledger_table_name()
     if name:
         tables.add(name)

@@ -19,10 +19,13 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
 from . import graph
+from .errors import first_line
 from .errors import MigrationFailedError
+from .errors import short_statement
 from .extension import run_options
 from .interrupt import cancellable
 from .interrupt import server_canceller
+from .ledger import DEFAULT_TABLE
 from .ledger import Ledger
 from .ledger import ledger_table
 from .lock import LockMode
@@ -73,7 +76,7 @@ class RunSettings:
     #: The app's databases, to lock and to check for unfinished revisions.
     targets: tuple[LockTarget, ...] = ()
     #: Name of the ledger table; ``None`` records nothing.
-    ledger_table: str | None = "flask_migrate_ext_log"
+    ledger_table: str | None = DEFAULT_TABLE
     #: The command group's name, for messages (``flask <command> ...``).
     command: str = "db"
     #: Server-side lock and statement timeouts for each revision.
@@ -204,11 +207,6 @@ def _target(settings: RunSettings, connection: sa.Connection) -> LockTarget | No
     return None
 
 
-def _first_line(text: object) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    return lines[0] if lines else ""
-
-
 def _handle_failure(
     tracker: StepTracker,
     error: BaseException,
@@ -220,9 +218,9 @@ def _handle_failure(
     assert step is not None
     interrupted = isinstance(error, KeyboardInterrupt)
     if isinstance(error, sa.exc.DBAPIError):
-        reason = _first_line(error.orig) or type(error.orig).__name__
+        reason = first_line(error.orig) or type(error.orig).__name__
     else:
-        reason = f"{type(error).__name__}: {_first_line(error)}".rstrip(": ")
+        reason = f"{type(error).__name__}: {first_line(error)}".rstrip(": ")
     partial = False
     if ledger is not None:
         with contextlib.suppress(sa.exc.SQLAlchemyError):
@@ -254,10 +252,7 @@ def _handle_failure(
         lines.append(f"  at {location}")
     statement = getattr(error, "statement", None)
     if statement:
-        statement = " ".join(str(statement).split())
-        if len(statement) > 200:
-            statement = statement[:197] + "..."
-        lines.append(f"  while running: {statement}")
+        lines.append(f"  while running: {short_statement(statement)}")
     lines.append(f"  {state}")
     raise MigrationFailedError("\n".join(lines)) from error
 
