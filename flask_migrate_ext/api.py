@@ -329,7 +329,7 @@ def _check_ledgers(state: MigrateState) -> None:
 
 def _scripts(config: AlembicConfig) -> ScriptDirectory:
     """The migration scripts, with a broken revision graph reported by file."""
-    return graph.load(ScriptDirectory.from_config(config))
+    return graph.scripts(config)
 
 
 def _path(script: Script | None | list[Script | None]) -> str | None:

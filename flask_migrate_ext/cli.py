@@ -11,8 +11,10 @@ command runs.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
+import gc
 import signal
 import threading
 import traceback
@@ -83,6 +85,25 @@ def _signals_unwind() -> t.Iterator[None]:
             signal.signal(sig, handler)
 
 
+_skip_teardown_gc_registered = False
+
+
+def _skip_teardown_gc() -> None:
+    """Spare the process the garbage collector's passes over everything
+    loaded (SQLAlchemy, Alembic, the app, the revision modules) at exit.
+
+    ``gc.freeze()`` from an ``atexit`` handler runs after the command, with
+    output already written, and before the interpreter's final collections,
+    which then skip the frozen objects; the other ``atexit`` handlers still
+    run. In a long-lived process (tests, an app calling the CLI) it only
+    happens at that process's own exit.
+    """
+    global _skip_teardown_gc_registered
+    if not _skip_teardown_gc_registered:
+        _skip_teardown_gc_registered = True
+        atexit.register(gc.freeze)
+
+
 def _verbose() -> bool:
     ctx = click.get_current_context(silent=True)
     return bool(ctx and ctx.meta.get(GROUP_VERBOSE_KEY))
@@ -96,6 +117,7 @@ def user_errors() -> t.Iterator[None]:
     or an environment problem: one line too, and the traceback with
     ``flask db --verbose``.
     """
+    _skip_teardown_gc()
     try:
         with _signals_unwind(), reporting_to(_echo_err), run_options(_cli=True):
             yield

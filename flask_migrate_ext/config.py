@@ -92,6 +92,9 @@ def build_config(
     # Our env.py configures logging from alembic.ini for the CLI only; an
     # app calling the API keeps its own logging setup.
     config.attributes["configure_logger"] = in_cli()
+    config.attributes["revision_cache"] = bool(
+        current_app.config.get("MIGRATE_REVISION_CACHE", True)
+    )
     if config.cmd_opts is None:
         config.cmd_opts = argparse.Namespace()
     for name in opts or ():

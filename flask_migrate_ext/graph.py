@@ -11,13 +11,27 @@ import re
 import warnings
 from pathlib import Path
 
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from . import revision_cache
 from .errors import RevisionGraphError
 
 _DUPLICATE = re.compile(r"Revision (\S+) is present more than once")
 _MISSING = re.compile(r"Revision (\S+) referenced from (.+) is not present")
 _ASSIGNMENT = r"^{name}\s*(?::[^=\n]*)?=\s*(.+)$"
+
+
+def scripts(config: Config) -> ScriptDirectory:
+    """The migration scripts of ``config``, graph built and checked.
+
+    Revision files are read through :mod:`.revision_cache` unless the config
+    says otherwise (``MIGRATE_REVISION_CACHE = False``).
+    """
+    script = ScriptDirectory.from_config(config)
+    if config.attributes.get("revision_cache", True):
+        revision_cache.install(script)
+    return load(script)
 
 
 def load(script: ScriptDirectory) -> ScriptDirectory:

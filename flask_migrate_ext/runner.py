@@ -124,7 +124,7 @@ def run(
     :param revision: Target; in ``--sql`` mode it may be a ``start:end`` range.
     """
     settings = settings or RunSettings()
-    script = graph.load(ScriptDirectory.from_config(config))
+    script = graph.scripts(config)
     result = RunResult()
     starting_rev, destination = _split_range(action, revision, sql)
     _check_target_exists(script, destination)

@@ -44,13 +44,16 @@ def assert_user_error(result: Result, code: int, *fragments: str) -> str:
 
 
 def files_under(path: Path) -> dict[str, bytes]:
-    """Contents of every file below ``path`` (bytecode caches left out)."""
+    """Contents of every file below ``path`` (bytecode and revision-graph
+    caches left out)."""
     if not path.exists():
         return {}
     return {
         os.fspath(p.relative_to(path)): p.read_bytes()
         for p in sorted(path.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
+        if p.is_file()
+        and "__pycache__" not in p.parts
+        and ".flask_migrate_ext" not in p.parts
     }
 
 

@@ -96,7 +96,7 @@ def check_revisions(names: list[str]) -> None:
         module = script.module
         named = {
             attr[len("upgrade_") :]
-            for attr in vars(module)
+            for attr in dir(module)
             if attr.startswith("upgrade_") and callable(getattr(module, attr))
         }
         if not named:

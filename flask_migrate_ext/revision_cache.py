@@ -1,0 +1,284 @@
+"""Build the revision graph without executing every revision file.
+
+Alembic learns a revision's id, parents, branch labels and docstring by
+executing its file; with a long history that is most of what ``heads``,
+``history`` or ``current`` cost. This module keeps what those files
+declared in ``<migrations>/.flask_migrate_ext/revision-graph.json`` and hands
+Alembic :class:`~alembic.script.Script` objects whose module is only
+executed when something beyond those attributes is needed (``upgrade()``
+when the revision actually runs).
+
+The cache is never trusted blindly. Every run lists the version folders and
+stats every file; a file is taken from the cache only if its path, size,
+inode, mtime and ctime are unchanged (a write always moves the ctime, even
+when the mtime is put back) *and* it changed last more than
+:data:`RACY_WINDOW_NS` before the cache was written (so a coarse filesystem
+clock cannot hide an edit made in the same second: the "racy git" rule).
+Otherwise its content hash decides. Added, removed and renamed files change
+the listing itself. Anything unexpected (an unreadable or unwritable cache,
+values that are not plain strings) falls back to executing the files, as
+Alembic does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import types
+import typing as t
+from pathlib import Path
+
+from alembic import __version__ as alembic_version
+from alembic.script import Script
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionMap
+from alembic.util import load_python_file
+from alembic.util import warn
+
+#: Where the cache lives, inside the migration folder.
+CACHE_DIR = ".flask_migrate_ext"
+CACHE_FILE = "revision-graph.json"
+#: Bumped whenever the file's layout or meaning changes.
+FORMAT = 1
+#: Files modified this close to the cache's creation are checked by content:
+#: some filesystems keep mtimes in whole (or even two) seconds.
+RACY_WINDOW_NS = 2_000_000_000
+
+_Declared = dict[str, t.Any]
+
+
+def install(script: ScriptDirectory) -> ScriptDirectory:
+    """Make ``script`` build its revision map through the cache.
+
+    ``sourceless`` folders are left to Alembic: whether a ``.pyc`` file
+    counts there depends on which other files exist.
+    """
+    if script.sourceless:
+        return script
+    script.revision_map = RevisionMap(lambda: _CachedLoad(script).scripts())
+    return script
+
+
+class LazyModule(types.ModuleType):
+    """Stands in for a revision module: answers what the file declared
+    (``revision``, ``down_revision``, ...) from the cache, and executes the
+    file the first time anything else is asked for (``dir()`` included;
+    ``vars()`` only shows the file's names once it was executed)."""
+
+    def __init__(self, path: Path, declared: _Declared) -> None:
+        super().__init__(path.stem, declared["doc"])
+        self.__file__ = os.fspath(path)
+        self.revision = declared["revision"]
+        self.down_revision = _tupled(declared["down_revision"])
+        self.branch_labels = _tupled(declared["branch_labels"])
+        self.depends_on = _tupled(declared["depends_on"])
+        self._lazy_path = path
+        self._lazy_module: types.ModuleType | None = None
+
+    def __getattr__(self, name: str) -> t.Any:
+        if name.startswith("__") or name == "_alembic_source_encoding":
+            raise AttributeError(name)
+        return getattr(self._load(), name)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(dir(self._load())))
+
+    def _load(self) -> types.ModuleType:
+        """Execute the file; its names are copied in, so ``vars()`` of this
+        module is complete from then on."""
+        if self._lazy_module is None:
+            module = load_python_file(self._lazy_path.parent, self._lazy_path.name)
+            self._lazy_module = module
+            for name, value in vars(module).items():
+                self.__dict__.setdefault(name, value)
+        return self._lazy_module
+
+
+class _CachedLoad:
+    """One pass over the version folders: what Alembic's own
+    ``ScriptDirectory._load_revisions`` yields, in the same order, with the
+    same duplicate-file warning, but from the cache where it is valid."""
+
+    def __init__(self, script: ScriptDirectory) -> None:
+        self.script = script
+        self.path = Path(script.dir) / CACHE_DIR / CACHE_FILE
+        self.key = {
+            "format": FORMAT,
+            "alembic": alembic_version,
+            "sourceless": bool(script.sourceless),
+            "recursive": bool(script.recursive_version_locations),
+            "locations": [os.fspath(p) for p in script._version_locations],
+        }
+
+    def scripts(self) -> t.Iterator[Script]:
+        started = time.time_ns()
+        cached = self._read()
+        known: dict[str, dict[str, t.Any]] = cached.get("files", {})
+        written_ns: int = cached.get("written_ns", 0)
+        entries: dict[str, dict[str, t.Any]] = {}
+        cacheable = True
+        rehashed = False  # entries verified by content get a fresh timestamp
+        for path, stat in self._listing():
+            name = os.fspath(path)
+            entry = known.get(name)
+            digest = None
+            if entry is not None and not _untouched(entry, stat, written_ns):
+                digest = _digest(path)
+                rehashed = True
+                if digest != entry["sha"]:
+                    entry = None
+            if entry is not None:
+                entries[name] = {**entry, **_stat_fields(stat)}
+                declared = entry["declared"]
+                if declared is not None:
+                    yield Script(LazyModule(path, declared), declared["revision"], path)
+                continue
+            digest = digest or _digest(path)
+            found = Script._from_path(self.script, path)
+            declared = _declared(found) if found is not None else None
+            cacheable = cacheable and (found is None or declared is not None)
+            entries[name] = {**_stat_fields(stat), "sha": digest, "declared": declared}
+            if found is not None:
+                yield found
+        if cacheable and (rehashed or entries != known):
+            self._write({**self.key, "written_ns": started, "files": entries})
+
+    def _listing(self) -> t.Iterator[tuple[Path, os.stat_result]]:
+        """Every file Alembic would consider, resolved as Alembic resolves
+        it, with its stat; symlinks are the only files resolved one by one."""
+        seen: set[str] = set()
+        for location in self.script._version_locations:
+            if not location.is_dir():
+                continue
+            for folder in _folders(location, self.script.recursive_version_locations):
+                real_folder = os.path.realpath(folder)
+                with os.scandir(folder) as it:
+                    files = sorted(
+                        (e for e in it if not e.is_dir()), key=lambda e: e.name
+                    )
+                for entry in files:
+                    if entry.is_symlink():
+                        real = os.path.realpath(entry.path)
+                    else:
+                        real = os.path.join(real_folder, entry.name)
+                    if real in seen:
+                        warn(
+                            f"File {real} loaded twice! ignoring. "
+                            "Please ensure version_locations is unique."
+                        )
+                        continue
+                    seen.add(real)
+                    yield Path(real), entry.stat()
+
+    def _read(self) -> dict[str, t.Any]:
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or any(
+            data.get(k) != v for k, v in self.key.items()
+        ):
+            return {}
+        files = data.get("files")
+        if not isinstance(data.get("written_ns"), int) or not isinstance(files, dict):
+            return {}
+        if not all(_well_formed(entry) for entry in files.values()):
+            return {}
+        return data
+
+    def _write(self, data: dict[str, t.Any]) -> None:
+        folder = self.path.parent
+        try:
+            folder.mkdir(exist_ok=True)
+            ignore = folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by flask-migrate-ext: a cache.\n*\n")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(data, f, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # A read-only checkout: work without the cache.
+
+
+def _folders(location: Path, recursive: bool) -> t.Iterator[str]:
+    """The folders Alembic reads revisions from: ``location``, and with
+    ``recursive_version_locations`` its subfolders in sorted order, except
+    ``__pycache__``."""
+    if not recursive:
+        yield os.fspath(location)
+        return
+    for root, dirs, _files in os.walk(location):
+        dirs.sort()
+        if not os.path.basename(root).endswith("__pycache__"):
+            yield root
+
+
+def _untouched(entry: dict[str, t.Any], stat: os.stat_result, written_ns: int) -> bool:
+    """Whether the file is provably the one the entry was made from, without
+    reading it: same stat, and modified well before the cache was written."""
+    same = all(entry.get(k) == v for k, v in _stat_fields(stat).items())
+    changed_ns = max(stat.st_mtime_ns, stat.st_ctime_ns)
+    return same and changed_ns < written_ns - RACY_WINDOW_NS
+
+
+def _well_formed(entry: t.Any) -> bool:
+    """Whether a cache entry has the shape this version writes (a cache
+    edited by hand, or cut short, is ignored rather than trusted)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha"), str):
+        return False
+    declared = entry.get("declared")
+    if declared is not None and (
+        not isinstance(declared, dict)
+        or not isinstance(declared.get("revision"), str)
+        or not {"down_revision", "branch_labels", "depends_on", "doc"} <= set(declared)
+    ):
+        return False
+    return True
+
+
+def _stat_fields(stat: os.stat_result) -> dict[str, int]:
+    return {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+        "ino": stat.st_ino,
+    }
+
+
+def _digest(path: Path) -> str:
+    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+
+
+def _declared(script: Script) -> _Declared | None:
+    """What the cache keeps of a revision file; None if it holds anything
+    but strings (then the file is executed on every run, as before)."""
+    module = script.module
+    if hasattr(module, "_alembic_source_encoding"):
+        return None
+    declared = {
+        "revision": script.revision,
+        "down_revision": getattr(module, "down_revision", None),
+        "branch_labels": getattr(module, "branch_labels", None),
+        "depends_on": getattr(module, "depends_on", None),
+        "doc": module.__doc__,
+    }
+    for value in declared.values():
+        if isinstance(value, (tuple, list)):
+            if not all(isinstance(item, str) for item in value):
+                return None
+        elif value is not None and not isinstance(value, str):
+            return None
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in declared.items()}
+
+
+def _tupled(value: t.Any) -> t.Any:
+    return tuple(value) if isinstance(value, list) else value
