@@ -11,10 +11,8 @@ command runs.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
-import gc
 import signal
 import threading
 import traceback
@@ -25,6 +23,7 @@ from flask.cli import AppGroup
 from flask.cli import NoAppException
 from flask.cli import ScriptInfo
 
+from . import collector
 from .errors import ExitCode
 from .errors import first_line
 from .errors import MigrateError
@@ -85,25 +84,6 @@ def _signals_unwind() -> t.Iterator[None]:
             signal.signal(sig, handler)
 
 
-_skip_teardown_gc_registered = False
-
-
-def _skip_teardown_gc() -> None:
-    """Spare the process the garbage collector's passes over everything
-    loaded (SQLAlchemy, Alembic, the app, the revision modules) at exit.
-
-    ``gc.freeze()`` from an ``atexit`` handler runs after the command, with
-    output already written, and before the interpreter's final collections,
-    which then skip the frozen objects; the other ``atexit`` handlers still
-    run. In a long-lived process (tests, an app calling the CLI) it only
-    happens at that process's own exit.
-    """
-    global _skip_teardown_gc_registered
-    if not _skip_teardown_gc_registered:
-        _skip_teardown_gc_registered = True
-        atexit.register(gc.freeze)
-
-
 def _verbose() -> bool:
     ctx = click.get_current_context(silent=True)
     return bool(ctx and ctx.meta.get(GROUP_VERBOSE_KEY))
@@ -117,9 +97,14 @@ def user_errors() -> t.Iterator[None]:
     or an environment problem: one line too, and the traceback with
     ``flask db --verbose``.
     """
-    _skip_teardown_gc()
+    collector.skip_collections_at_exit()
     try:
-        with _signals_unwind(), reporting_to(_echo_err), run_options(_cli=True):
+        with (
+            collector.frozen(),
+            _signals_unwind(),
+            reporting_to(_echo_err),
+            run_options(_cli=True),
+        ):
             yield
     except MigrateError as e:
         if _verbose():
@@ -727,7 +712,8 @@ class _Dispatcher(click.Command):
     def invoke(self, ctx: click.Context) -> t.Any:
         name = ctx.info_name or "db"
         try:
-            app = ctx.ensure_object(ScriptInfo).load_app()
+            with collector.fewer_collections():
+                app = ctx.ensure_object(ScriptInfo).load_app()
         except NoAppException as e:
             click.echo(f"Error: {e.format_message()}", err=True)
             raise click.exceptions.Exit(ExitCode.USAGE) from None

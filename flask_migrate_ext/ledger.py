@@ -89,6 +89,11 @@ class Ledger:
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
+        # Built once: a run writes two rows per revision, and building the
+        # statements anew each time cost more than executing them.
+        self._insert = table.insert()
+        self._update = table.update().where(table.c.id == sa.bindparam("entry_id"))
+        self._host = socket.gethostname()[:255]
 
     def ensure(self, connection: sa.Connection) -> None:
         self.table.create(connection, checkfirst=True)
@@ -96,16 +101,17 @@ class Ledger:
     def start(self, connection: sa.Connection, revision: str, action: str) -> int:
         """Record that ``revision`` starts; returns the row id."""
         result = connection.execute(
-            self.table.insert().values(
-                revision=revision,
-                action=action,
-                status="running",
-                partial=False,
-                statements=0,
-                started_at=_now(),
-                host=socket.gethostname()[:255],
-                pid=os.getpid(),
-            )
+            self._insert,
+            {
+                "revision": revision,
+                "action": action,
+                "status": "running",
+                "partial": False,
+                "statements": 0,
+                "started_at": _now(),
+                "host": self._host,
+                "pid": os.getpid(),
+            },
         )
         key = result.inserted_primary_key
         assert key is not None
@@ -121,15 +127,15 @@ class Ledger:
         error: str | None = None,
     ) -> None:
         connection.execute(
-            self.table.update()
-            .where(self.table.c.id == entry_id)
-            .values(
-                status=status,
-                statements=statements,
-                partial=partial,
-                finished_at=_now(),
-                error=error,
-            )
+            self._update,
+            {
+                "entry_id": entry_id,
+                "status": status,
+                "statements": statements,
+                "partial": partial,
+                "finished_at": _now(),
+                "error": error,
+            },
         )
 
     def record_failure(
