@@ -875,6 +875,10 @@ def main(argv: list[str] | None = None) -> int:
     workloads = args.workload or list(WORKLOADS)
     backends = args.backend or list(BACKENDS)
 
+    # Bytecode caches as on a user's machine: a sandbox that sets
+    # PYTHONDONTWRITEBYTECODE would time compiling every module and revision
+    # file on every run (for both packages alike).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     # The checkout's flask_migrate_ext, also in every child process.
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [os.fspath(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]

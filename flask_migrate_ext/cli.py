@@ -20,8 +20,6 @@ import typing as t
 
 import click
 from flask.cli import AppGroup
-from flask.cli import NoAppException
-from flask.cli import ScriptInfo
 
 from . import collector
 from .errors import ExitCode
@@ -685,60 +683,3 @@ def upgrade_env_command(
             err=True,
         )
     raise click.exceptions.Exit(int(ExitCode.ERROR))
-
-
-class _Dispatcher(click.Command):
-    """``flask db`` as installed through the ``flask.commands`` entry point.
-
-    Flask finds entry-point commands before it loads the app. This one loads
-    the app and hands the arguments to the app's own command of that name,
-    so an app-defined ``db`` command still wins, and an app without the
-    extension gets a message saying so instead of "No such command 'db'".
-    """
-
-    def __init__(self) -> None:
-        super().__init__(
-            "db",
-            help="Perform database migrations.",
-            short_help="Perform database migrations.",
-            add_help_option=False,
-            context_settings={
-                "ignore_unknown_options": True,
-                "allow_extra_args": True,
-                "allow_interspersed_args": False,
-            },
-        )
-
-    def invoke(self, ctx: click.Context) -> t.Any:
-        name = ctx.info_name or "db"
-        try:
-            with collector.fewer_collections():
-                app = ctx.ensure_object(ScriptInfo).load_app()
-        except NoAppException as e:
-            click.echo(f"Error: {e.format_message()}", err=True)
-            raise click.exceptions.Exit(ExitCode.USAGE) from None
-        command = app.cli.get_command(ctx, name)
-        if command is None:
-            click.echo(f"Error: {_missing_extension_message(app, name)}", err=True)
-            raise click.exceptions.Exit(ExitCode.USAGE)
-        sub_ctx = command.make_context(name, list(ctx.args), parent=ctx.parent)
-        with sub_ctx:
-            return command.invoke(sub_ctx)
-
-
-def _missing_extension_message(app: t.Any, name: str) -> str:
-    state = app.extensions.get("migrate")
-    registered = getattr(state, "command", None)
-    if registered and registered != name:
-        return (
-            f"This app registers its migration commands as 'flask {registered}',"
-            f" not 'flask {name}'."
-        )
-    return (
-        f"The app {app.name!r} does not use flask_migrate_ext: add"
-        " 'Migrate(app, db)' (or 'migrate.init_app(app, db)' in your app"
-        " factory), then run this command again."
-    )
-
-
-db_dispatcher = _Dispatcher()

@@ -298,9 +298,9 @@ class Migrate:
             command=self.command,
             context_kwargs=context_kwargs,
         )
-        from .cli import db as db_group
+        from .lazy_cli import LazyMigrateGroup
 
-        app.cli.add_command(db_group, name=self.command)
+        app.cli.add_command(LazyMigrateGroup(self.command))
 
     def configure(self, f: ConfigureCallback) -> ConfigureCallback:
         """Register a callback that receives the Alembic config and returns it.
