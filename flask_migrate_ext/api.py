@@ -30,7 +30,6 @@ from . import errors
 from . import graph
 from .config import build_config
 from .config import Config
-from .config import resolve_directory
 from .config import TEMPLATES_DIR
 from .diffs import describe_diffs
 from .envfile import EnvUpgrade
@@ -41,6 +40,7 @@ from .extension import get_state
 from .extension import in_cli
 from .extension import ledger_table_name
 from .extension import MigrateState
+from .extension import resolve_directory
 from .extension import selected_bind_names
 from .extension import selected_binds
 from .ledger import Ledger

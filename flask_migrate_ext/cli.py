@@ -528,6 +528,11 @@ def history_command(
     directory: str | None, rev_range: str | None, verbose: bool, indicate_current: bool
 ) -> None:
     """List changeset scripts in chronological order."""
+    if rev_range is None and not indicate_current:
+        from . import quick
+
+        if quick.history(_directory(directory), verbose) is not None:
+            return
     _api().history(_directory(directory), rev_range, verbose, indicate_current)
 
 
@@ -543,6 +548,10 @@ def heads_command(
     directory: str | None, verbose: bool, resolve_dependencies: bool
 ) -> None:
     """Show current available heads in the script directory."""
+    from . import quick
+
+    if quick.heads(_directory(directory), verbose) is not None:
+        return
     _api().heads(_directory(directory), verbose, resolve_dependencies)
 
 
@@ -551,6 +560,10 @@ def heads_command(
 @verbose_option
 def branches_command(directory: str | None, verbose: bool) -> None:
     """Show current branch points."""
+    from . import quick
+
+    if quick.branches(_directory(directory)) is not None:
+        return
     _api().branches(_directory(directory), verbose)
 
 

@@ -13,6 +13,7 @@ from flask import current_app
 
 from .cli import group_x_args
 from .extension import in_cli
+from .extension import resolve_directory
 
 if t.TYPE_CHECKING:
     from .extension import MigrateState
@@ -55,21 +56,6 @@ class Config(AlembicConfig):
         if self.template_directory:
             return self.template_directory
         return os.fspath(TEMPLATES_DIR)
-
-
-def resolve_directory(
-    state: MigrateState, directory: str | os.PathLike[str] | None
-) -> str:
-    """The migration directory: the one given (``-d``, ``FLASK_DB_DIRECTORY``),
-    else ``MIGRATE_DIRECTORY`` from the app config (relative to the app's root
-    path, so commands work from any folder), else ``Migrate(directory=...)``
-    (relative to the working directory, as with Flask-Migrate)."""
-    if directory is not None:
-        return os.fspath(directory)
-    configured = current_app.config.get("MIGRATE_DIRECTORY")
-    if configured:
-        return os.path.join(current_app.root_path, os.fspath(configured))
-    return state.directory
 
 
 def build_config(

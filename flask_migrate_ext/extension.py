@@ -365,3 +365,18 @@ def get_db(state: MigrateState) -> t.Any:
     if state.db is None:
         raise NotInitializedError(_NO_DB_MESSAGE)
     return state.db
+
+
+def resolve_directory(
+    state: MigrateState, directory: str | os.PathLike[str] | None
+) -> str:
+    """The migration directory: the one given (``-d``, ``FLASK_DB_DIRECTORY``),
+    else ``MIGRATE_DIRECTORY`` from the app config (relative to the app's root
+    path, so commands work from any folder), else ``Migrate(directory=...)``
+    (relative to the working directory, as with Flask-Migrate)."""
+    if directory is not None:
+        return os.fspath(directory)
+    configured = current_app.config.get("MIGRATE_DIRECTORY")
+    if configured:
+        return os.path.join(current_app.root_path, os.fspath(configured))
+    return state.directory

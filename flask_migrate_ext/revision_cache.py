@@ -31,12 +31,9 @@ import types
 import typing as t
 from pathlib import Path
 
-from alembic import __version__ as alembic_version
-from alembic.script import Script
-from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionMap
-from alembic.util import load_python_file
-from alembic.util import warn
+if t.TYPE_CHECKING:
+    from alembic.script import Script
+    from alembic.script import ScriptDirectory
 
 #: Where the cache lives, inside the migration folder.
 CACHE_DIR = ".flask_migrate_ext"
@@ -56,9 +53,17 @@ def install(script: ScriptDirectory) -> ScriptDirectory:
     ``sourceless`` folders are left to Alembic: whether a ``.pyc`` file
     counts there depends on which other files exist.
     """
+    from alembic.script.revision import RevisionMap
+
     if script.sourceless:
         return script
-    script.revision_map = RevisionMap(lambda: _CachedLoad(script).scripts())
+    load = CachedLoad(
+        Path(script.dir),
+        script._version_locations,
+        script.recursive_version_locations,
+        script,
+    )
+    script.revision_map = RevisionMap(load.scripts)
     return script
 
 
@@ -90,6 +95,8 @@ class LazyModule(types.ModuleType):
         """Execute the file; its names are copied in, so ``vars()`` of this
         module is complete from then on."""
         if self._lazy_module is None:
+            from alembic.util import load_python_file
+
             module = load_python_file(self._lazy_path.parent, self._lazy_path.name)
             self._lazy_module = module
             for name, value in vars(module).items():
@@ -97,23 +104,56 @@ class LazyModule(types.ModuleType):
         return self._lazy_module
 
 
-class _CachedLoad:
+class CachedLoad:
     """One pass over the version folders: what Alembic's own
     ``ScriptDirectory._load_revisions`` yields, in the same order, with the
     same duplicate-file warning, but from the cache where it is valid."""
 
-    def __init__(self, script: ScriptDirectory) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        locations: t.Sequence[Path],
+        recursive: bool,
+        script: ScriptDirectory | None = None,
+    ) -> None:
+        #: Alembic's view of the folder, for executing files (``scripts()``).
         self.script = script
-        self.path = Path(script.dir) / CACHE_DIR / CACHE_FILE
+        self.path = directory / CACHE_DIR / CACHE_FILE
+        self.locations = list(locations)
+        self.recursive = bool(recursive)
         self.key = {
             "format": FORMAT,
-            "alembic": alembic_version,
-            "sourceless": bool(script.sourceless),
-            "recursive": bool(script.recursive_version_locations),
-            "locations": [os.fspath(p) for p in script._version_locations],
+            "recursive": self.recursive,
+            "locations": [os.fspath(p) for p in self.locations],
         }
 
+    def declared(self) -> list[tuple[Path, _Declared]] | None:
+        """Every revision file's declarations, if the cache holds all of them
+        and every file is verifiably unchanged; else None (then only
+        executing files can tell). Needs no Alembic."""
+        cached = self._read()
+        if not cached:
+            return None
+        known = cached["files"]
+        found = []
+        names = set()
+        for path, stat, duplicate in self._listing():
+            if duplicate:
+                return None
+            name = os.fspath(path)
+            names.add(name)
+            entry = known.get(name)
+            if entry is None or not _verified(entry, path, stat, cached["written_ns"]):
+                return None
+            if entry["declared"] is not None:
+                found.append((path, entry["declared"]))
+        return found if names == set(known) else None
+
     def scripts(self) -> t.Iterator[Script]:
+        from alembic.script import Script
+        from alembic.util import warn
+
+        assert self.script is not None
         started = time.time_ns()
         cached = self._read()
         known: dict[str, dict[str, t.Any]] = cached.get("files", {})
@@ -121,7 +161,13 @@ class _CachedLoad:
         entries: dict[str, dict[str, t.Any]] = {}
         cacheable = True
         rehashed = False  # entries verified by content get a fresh timestamp
-        for path, stat in self._listing():
+        for path, stat, duplicate in self._listing():
+            if duplicate:
+                warn(
+                    f"File {path} loaded twice! ignoring. "
+                    "Please ensure version_locations is unique."
+                )
+                continue
             name = os.fspath(path)
             entry = known.get(name)
             digest = None
@@ -143,17 +189,18 @@ class _CachedLoad:
             entries[name] = {**_stat_fields(stat), "sha": digest, "declared": declared}
             if found is not None:
                 yield found
-        if cacheable and (rehashed or entries != known):
+        if cacheable and (rehashed or not cached or entries != known):
             self._write({**self.key, "written_ns": started, "files": entries})
 
-    def _listing(self) -> t.Iterator[tuple[Path, os.stat_result]]:
+    def _listing(self) -> t.Iterator[tuple[Path, os.stat_result, bool]]:
         """Every file Alembic would consider, resolved as Alembic resolves
-        it, with its stat; symlinks are the only files resolved one by one."""
+        it, with its stat and whether an earlier one resolved to the same
+        file; symlinks are the only files resolved one by one."""
         seen: set[str] = set()
-        for location in self.script._version_locations:
+        for location in self.locations:
             if not location.is_dir():
                 continue
-            for folder in _folders(location, self.script.recursive_version_locations):
+            for folder in _folders(location, self.recursive):
                 real_folder = os.path.realpath(folder)
                 with os.scandir(folder) as it:
                     files = sorted(
@@ -164,14 +211,9 @@ class _CachedLoad:
                         real = os.path.realpath(entry.path)
                     else:
                         real = os.path.join(real_folder, entry.name)
-                    if real in seen:
-                        warn(
-                            f"File {real} loaded twice! ignoring. "
-                            "Please ensure version_locations is unique."
-                        )
-                        continue
+                    duplicate = real in seen
                     seen.add(real)
-                    yield Path(real), entry.stat()
+                    yield Path(real), entry.stat(), duplicate
 
     def _read(self) -> dict[str, t.Any]:
         try:
@@ -220,6 +262,12 @@ def _folders(location: Path, recursive: bool) -> t.Iterator[str]:
         dirs.sort()
         if not os.path.basename(root).endswith("__pycache__"):
             yield root
+
+
+def _verified(
+    entry: dict[str, t.Any], path: Path, stat: os.stat_result, written_ns: int
+) -> bool:
+    return _untouched(entry, stat, written_ns) or _digest(path) == entry["sha"]
 
 
 def _untouched(entry: dict[str, t.Any], stat: os.stat_result, written_ns: int) -> bool:
