@@ -717,7 +717,7 @@ def current(
             url = context.connection.engine.url if context.connection else None
             shown = masked(url) if url else "?"
             config.print_stdout("Current revision(s) for %s:", shown)
-        for rev in script.get_all_current(heads):
+        for rev in graph.current_revisions(script, heads):
             config.print_stdout(rev.cmd_format(verbose))
         found.extend(heads)
 

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from alembic.config import Config
+from alembic.script import Script
 from alembic.script import ScriptDirectory
 
 from . import revision_cache
@@ -58,6 +59,27 @@ def load(script: ScriptDirectory) -> ScriptDirectory:
         if reference:
             raise RevisionGraphError(_missing_message(script, reference.group(1)))
     return script
+
+
+def current_revisions(script: ScriptDirectory, heads: tuple[str, ...]) -> list[Script]:
+    """The revisions ``current`` shows for a version table holding ``heads``:
+    Alembic's ``get_all_current``, in linear time.
+
+    Alembic keeps each revision among ``heads`` and their ancestors unless
+    one of its descendants is among them too, walking the descendants of
+    every ancestor (quadratic: most of ``current`` on a long history). The
+    set is closed under ancestors, so it is enough to ask whether a direct
+    child is in it.
+    """
+    revision_map = script.revision_map
+    top = [rev for rev in revision_map.get_revisions(heads) if rev is not None]
+    members = {
+        rev
+        for rev in [*top, *revision_map._get_ancestor_nodes(top)]
+        if isinstance(rev, Script)
+    }
+    ids = {rev.revision for rev in members}
+    return [rev for rev in members if not (rev.nextrev & ids)]
 
 
 def _missing_message(script: ScriptDirectory, missing: str) -> str:

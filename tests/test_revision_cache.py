@@ -326,3 +326,36 @@ def test_files_changed_near_the_cache_write_are_checked_by_content(
     assert not revision_cache._untouched(
         {**entry, "size": 1}, stat, changed + 2 * window
     )
+
+
+@pytest.mark.parametrize(
+    "heads",
+    [(), ("r1",), ("r4",), ("r3", "r5"), ("r2", "r5"), ("r6",), ("r3", "r6")],
+)
+def test_current_revisions_as_alembic_finds_them(
+    tmp_path: Path, heads: tuple[str, ...]
+) -> None:
+    """``graph.current_revisions`` is Alembic's ``get_all_current``, faster:
+    a branch point, a merge, and a dependency between branches."""
+    from alembic.config import Config
+
+    from flask_migrate_ext import graph
+
+    versions = tmp_path / "m" / "versions"
+    versions.mkdir(parents=True)
+    add(versions, "r1", None)
+    add(versions, "r2", "r1")
+    add(versions, "r3", "r2")
+    add(versions, "r4", "r1")
+    add(versions, "r5", "r4")
+    add(versions, "r6", ("r3", "r5"))
+    (versions / "r5.py").write_text(
+        (versions / "r5.py")
+        .read_text()
+        .replace("depends_on = None", "depends_on = 'r2'")
+    )
+    config = Config()
+    config.set_main_option("script_location", os.fspath(tmp_path / "m"))
+    script = ScriptDirectory.from_config(config)
+    expected = {s.revision for s in script.get_all_current(heads)}
+    assert {s.revision for s in graph.current_revisions(script, heads)} == expected
