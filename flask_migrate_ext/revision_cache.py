@@ -177,7 +177,10 @@ class CachedLoad:
                 if digest != entry["sha"]:
                     entry = None
             if entry is not None:
-                entries[name] = {**entry, **_stat_fields(stat)}
+                fields = _stat_fields(stat)
+                if any(entry.get(k) != v for k, v in fields.items()):
+                    entry = {**entry, **fields}
+                entries[name] = entry
                 declared = entry["declared"]
                 if declared is not None:
                     yield Script(LazyModule(path, declared), declared["revision"], path)
