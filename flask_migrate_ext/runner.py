@@ -147,7 +147,14 @@ def run(
                 engine = target.engine if target else context.connection.engine
                 canceller = server_canceller(context.connection, engine)
                 stack.enter_context(cancellable(canceller))
-                tracker = StepTracker(name, context, ledger, engine, settings.timeouts)
+                tracker = StepTracker(
+                    name,
+                    context,
+                    ledger,
+                    engine,
+                    settings.timeouts,
+                    defer_flush=per_revision,
+                )
                 trackers.append(tracker)
         steps: t.Iterable[MigrationStep]
         if action == "upgrade":
@@ -296,8 +303,10 @@ def _track(
 ) -> t.Iterator[t.Any]:
     # Alembic runs a step between two ``next()`` calls on this generator:
     # being asked for the next step means the previous one is done.
-    for step in steps:
-        yield tracker.wrap(step) if tracker is not None else step
+    steps = list(steps)
+    for position, step in enumerate(steps, 1):
+        last = position == len(steps)
+        yield tracker.wrap(step, last) if tracker is not None else step
         result.steps.append(_step(action, step))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,43 @@ def test_statement_timeout(database_url: str, backend: str, tmp_path: Path) -> N
     assert expected in result.stderr
     assert version_rows(database_url) == ["r1"]
     assert waited < 4
+
+
+@pytest.mark.parametrize("mode", ["per-revision", "all"])
+def test_only_the_last_commit_waits_for_the_disk(
+    make_database: t.Callable[[str], str], tmp_path: Path, mode: str
+) -> None:
+    """PostgreSQL, one transaction per revision: earlier revisions commit
+    without waiting for the WAL flush, the last one waits (and flushes them
+    all). In one transaction for all, nothing changes."""
+    url = make_database("postgresql")
+    app = Flask("durability", root_path=os.fspath(tmp_path))
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["MIGRATE_TRANSACTION_MODE"] = mode
+    db = SQLAlchemy(app)
+    Migrate(app, db)
+    assert invoke(app, "init").exit_code == 0
+    versions = tmp_path / "migrations" / "versions"
+    record = (
+        "op.execute(\"INSERT INTO seen SELECT current_setting('synchronous_commit')\")"
+    )
+    write_revision(
+        versions,
+        "r1",
+        None,
+        f'op.create_table("seen", sa.Column("v", sa.Text))\n{record}',
+        "pass",
+    )
+    write_revision(versions, "r2", "r1", record, "pass")
+    write_revision(versions, "r3", "r2", record, "pass")
+    assert invoke(app, "upgrade").exit_code == 0
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            seen = [row[0] for row in conn.execute(sa.text("SELECT v FROM seen"))]
+    finally:
+        engine.dispose()
+        with app.app_context():
+            db.engine.dispose()
+    expected = ["off", "off", "on"] if mode == "per-revision" else ["on"] * 3
+    assert seen == expected
