@@ -1,12 +1,12 @@
 """The ledger: a table recording every revision applied or reverted, and how it went.
 
-A row is written when a revision starts, inside that revision's transaction,
-and updated when it ends. Where DDL is transactional (PostgreSQL) a failed
-revision leaves no trace of its own, so the runner then records the failure
-from a fresh connection. Where it is not (MySQL, MariaDB, SQLite), statements
-that ran before the failure stay applied: the row says how many ran, and
-further upgrades refuse to run until someone says what was done about it
-(:func:`flask_migrate_ext.resolve`).
+Rows are written inside the revision's own transaction. Where DDL is not
+transactional (MySQL, MariaDB, SQLite), a row is written when a revision
+starts and updated when it ends: statements that ran before a failure stay
+applied, the row says how many ran, and further upgrades refuse to run until
+someone says what was done about it (:func:`flask_migrate_ext.resolve`). On
+PostgreSQL a failed revision is rolled back whole, so one complete row is
+written when it ends. A failure is recorded from a fresh connection.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Tab
     )
 
 
-def _now() -> datetime.datetime:
+def utcnow() -> datetime.datetime:
+    """Now, in UTC, without a time zone (as the ledger stores it)."""
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
@@ -100,22 +101,40 @@ class Ledger:
 
     def start(self, connection: sa.Connection, revision: str, action: str) -> int:
         """Record that ``revision`` starts; returns the row id."""
-        result = connection.execute(
-            self._insert,
-            {
-                "revision": revision,
-                "action": action,
-                "status": "running",
-                "partial": False,
-                "statements": 0,
-                "started_at": _now(),
-                "host": self._host,
-                "pid": os.getpid(),
-            },
-        )
+        result = connection.execute(self._insert, self._row(revision, action))
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def record(
+        self,
+        connection: sa.Connection,
+        revision: str,
+        action: str,
+        started_at: datetime.datetime,
+        status: Status,
+        statements: int,
+    ) -> None:
+        """Record a finished step in one row (see :meth:`start`, :meth:`finish`)."""
+        row = self._row(revision, action, started_at=started_at)
+        row.update(status=status, statements=statements, finished_at=utcnow())
+        connection.execute(self._insert, row)
+
+    def _row(
+        self, revision: str, action: str, started_at: datetime.datetime | None = None
+    ) -> dict[str, t.Any]:
+        return {
+            "revision": revision,
+            "action": action,
+            "status": "running",
+            "partial": False,
+            "statements": 0,
+            "started_at": started_at or utcnow(),
+            "finished_at": None,
+            "error": None,
+            "host": self._host,
+            "pid": os.getpid(),
+        }
 
     def finish(
         self,
@@ -133,7 +152,7 @@ class Ledger:
                 "status": status,
                 "statements": statements,
                 "partial": partial,
-                "finished_at": _now(),
+                "finished_at": utcnow(),
                 "error": error,
             },
         )
@@ -218,6 +237,6 @@ class Ledger:
             connection.execute(
                 self.table.update()
                 .where(self.table.c.id == entry.id)
-                .values(status="resolved", finished_at=_now())
+                .values(status="resolved", finished_at=utcnow())
             )
         return stuck

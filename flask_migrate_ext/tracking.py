@@ -10,11 +10,14 @@ transaction as the revision's own statements and the version table update.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import linecache
 import traceback
 import typing as t
 
 import sqlalchemy as sa
+
+from .ledger import utcnow
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -32,6 +35,7 @@ class RunningStep:
     path: str | None
     statements: int = 0
     entry_id: int | None = None
+    started_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
 
 
 class StepTracker:
@@ -57,6 +61,13 @@ class StepTracker:
         self.engine = engine
         self.current: RunningStep | None = None
         self._ledger_ready = False
+        self._counting = False
+        self._listening = False
+        #: PostgreSQL rolls a failed revision back whole, so a "running" row
+        #: written first could never outlive a failure (nor be seen by anyone
+        #: else before the commit): there, one complete row is written at the
+        #: end instead of a row at the start updated at the end.
+        self._row_at_end = context.dialect.name == "postgresql"
 
     @property
     def connection(self) -> sa.Connection:
@@ -67,7 +78,7 @@ class StepTracker:
         return TrackedStep(step, self, last)
 
     def _count(self, *args: t.Any) -> None:
-        if self.current is not None:
+        if self._counting and self.current is not None:
             self.current.statements += 1
 
     def begin(self, step: MigrationStep, last: bool = True) -> None:
@@ -88,13 +99,19 @@ class StepTracker:
             action="upgrade" if step.is_upgrade else "downgrade",
             path=script.path,
         )
+        if not self._listening:
+            # Once per run: adding and removing an event listener for every
+            # revision costs more than checking a flag.
+            sa.event.listen(self.connection, "after_cursor_execute", self._count)
+            self._listening = True
         if self.ledger is not None:
             if not self._ledger_ready:
                 self.ledger.ensure(self.connection)
                 self._ledger_ready = True
-            self.current.entry_id = self.ledger.start(
-                self.connection, self.current.revision, self.current.action
-            )
+            if not self._row_at_end:
+                self.current.entry_id = self.ledger.start(
+                    self.connection, self.current.revision, self.current.action
+                )
         if (
             self.defer_flush
             and not last
@@ -102,21 +119,29 @@ class StepTracker:
         ):
             self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         self.timeouts.apply(self.connection)
-        sa.event.listen(self.connection, "after_cursor_execute", self._count)
+        self._counting = True
 
     def end(self) -> None:
-        sa.event.remove(self.connection, "after_cursor_execute", self._count)
+        self._counting = False
         current = self.current
         if current is not None and self.ledger is not None:
-            assert current.entry_id is not None
-            self.ledger.finish(
-                self.connection, current.entry_id, "applied", current.statements
-            )
+            if current.entry_id is None:
+                self.ledger.record(
+                    self.connection,
+                    current.revision,
+                    current.action,
+                    current.started_at,
+                    "applied",
+                    current.statements,
+                )
+            else:
+                self.ledger.finish(
+                    self.connection, current.entry_id, "applied", current.statements
+                )
         self.current = None
 
     def stop_counting(self) -> None:
-        if sa.event.contains(self.connection, "after_cursor_execute", self._count):
-            sa.event.remove(self.connection, "after_cursor_execute", self._count)
+        self._counting = False
 
 
 @dataclasses.dataclass(frozen=True)
