@@ -9,11 +9,11 @@ import typing as t
 from pathlib import Path
 
 from alembic.config import Config as AlembicConfig
-from flask import current_app
 
 from .cli import group_x_args
 from .extension import in_cli
 from .extension import resolve_directory
+from .extension import revision_cache_enabled
 
 if t.TYPE_CHECKING:
     from .extension import MigrateState
@@ -78,9 +78,7 @@ def build_config(
     # Our env.py configures logging from alembic.ini for the CLI only; an
     # app calling the API keeps its own logging setup.
     config.attributes["configure_logger"] = in_cli()
-    config.attributes["revision_cache"] = bool(
-        current_app.config.get("MIGRATE_REVISION_CACHE", True)
-    )
+    config.attributes["revision_cache"] = revision_cache_enabled()
     if config.cmd_opts is None:
         config.cmd_opts = argparse.Namespace()
     for name in opts or ():

@@ -181,6 +181,12 @@ def ledger_table_name() -> str | None:
     return str(name) if name else None
 
 
+def revision_cache_enabled() -> bool:
+    """Whether the current app keeps the revision-graph cache
+    (``MIGRATE_REVISION_CACHE``, on by default)."""
+    return bool(current_app.config.get("MIGRATE_REVISION_CACHE", True))
+
+
 def _own_tables() -> set[str]:
     from .lock import LOCK_TABLE
 

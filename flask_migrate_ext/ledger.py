@@ -90,8 +90,8 @@ class Ledger:
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
-        # Built once: a run writes two rows per revision, and building the
-        # statements anew each time cost more than executing them.
+        # Built once: a run writes to the ledger for every revision, and
+        # building the statements anew each time cost more than executing them.
         self._insert = table.insert()
         self._update = table.update().where(table.c.id == sa.bindparam("entry_id"))
         self._host = socket.gethostname()[:255]

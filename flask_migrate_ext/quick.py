@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .extension import get_state
 from .extension import resolve_directory
+from .extension import revision_cache_enabled
 from .revision_cache import CachedLoad
 
 _Revision = tuple[Path, dict[str, t.Any]]
@@ -75,7 +76,7 @@ def branches(directory: str | None) -> list[str] | None:
 def _straight_history(directory: str | None) -> list[_Revision] | None:
     """The revisions newest first, if the conditions above hold."""
     state = get_state()
-    if state.migrate.configure_callbacks:
+    if state.migrate.configure_callbacks or not revision_cache_enabled():
         return None
     location = resolve_directory(state, directory)
     if not _plain_ini(os.path.join(location, "alembic.ini")):

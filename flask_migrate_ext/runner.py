@@ -156,14 +156,14 @@ def run(
                     defer_flush=per_revision,
                 )
                 trackers.append(tracker)
-        steps: t.Iterable[MigrationStep]
+        planned: t.Iterable[MigrationStep]  # found as alembic.command does
         if action == "upgrade":
-            steps = script._upgrade_revs(destination, heads)  # as alembic.command does
+            planned = script._upgrade_revs(destination, heads)
         elif action == "downgrade":
-            steps = script._downgrade_revs(destination, heads)
+            planned = script._downgrade_revs(destination, heads)
         else:
-            steps = script._stamp_revs(alembic_util.to_tuple(destination), heads)
-        steps = list(steps)
+            planned = script._stamp_revs(alembic_util.to_tuple(destination), heads)
+        steps = list(planned)
         if steps and not sql and action != "stamp" and not announced:
             scope = "per revision" if per_revision else "for all revisions"
             report(f"Running {action} with one transaction {scope}.")
@@ -297,13 +297,12 @@ def _check_target_exists(script: ScriptDirectory, destination: t.Any) -> None:
 
 def _track(
     action: Action,
-    steps: t.Iterable[MigrationStep],
+    steps: t.Sequence[MigrationStep],
     result: RunResult,
     tracker: StepTracker | None,
 ) -> t.Iterator[t.Any]:
     # Alembic runs a step between two ``next()`` calls on this generator:
     # being asked for the next step means the previous one is done.
-    steps = list(steps)
     for position, step in enumerate(steps, 1):
         last = position == len(steps)
         yield tracker.wrap(step, last) if tracker is not None else step

@@ -51,9 +51,11 @@ class StepTracker:
         defer_flush: bool = False,
     ) -> None:
         self.timeouts = timeouts or Timeouts()
-        #: Each revision commits on its own: all but the last may skip
-        #: waiting for their commit to reach the disk (see :meth:`begin`).
-        self.defer_flush = defer_flush
+        on_postgresql = context.dialect.name == "postgresql"
+        #: Each revision commits on its own on PostgreSQL: all but the last
+        #: may skip waiting for their commit to reach the disk (see
+        #: :meth:`begin`).
+        self.defer_flush = defer_flush and on_postgresql
         self.database = database
         self.context = context
         self.ledger = ledger
@@ -67,7 +69,7 @@ class StepTracker:
         #: written first could never outlive a failure (nor be seen by anyone
         #: else before the commit): there, one complete row is written at the
         #: end instead of a row at the start updated at the end.
-        self._row_at_end = context.dialect.name == "postgresql"
+        self._row_at_end = on_postgresql
 
     @property
     def connection(self) -> sa.Connection:
@@ -112,11 +114,7 @@ class StepTracker:
                 self.current.entry_id = self.ledger.start(
                     self.connection, self.current.revision, self.current.action
                 )
-        if (
-            self.defer_flush
-            and not last
-            and self.connection.dialect.name == "postgresql"
-        ):
+        if self.defer_flush and not last:
             self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         self.timeouts.apply(self.connection)
         self._counting = True

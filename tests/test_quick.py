@@ -185,6 +185,15 @@ def test_configure_callbacks_go_through_alembic(app: Flask, versions: Path) -> N
     assert not answered_quickly(app)
 
 
+def test_cache_turned_off_goes_through_alembic(app: Flask, versions: Path) -> None:
+    """A cache left from before ``MIGRATE_REVISION_CACHE = False`` is not used."""
+    straight(versions)
+    through_cli(app, "heads")
+    app.config["MIGRATE_REVISION_CACHE"] = False
+    assert not answered_quickly(app)
+    assert through_cli(app, "heads") == "r3 (head)\n"
+
+
 @pytest.mark.parametrize(
     "option",
     [
