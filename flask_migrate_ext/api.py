@@ -24,6 +24,7 @@ from alembic.util import asbool
 from alembic.util import CommandError
 from flask import current_app
 
+from . import context_rules  # noqa: F401  (applies the rules to context.configure)
 from . import diagnostics
 from . import envfile
 from . import errors
@@ -41,11 +42,13 @@ from .extension import in_cli
 from .extension import ledger_table_name
 from .extension import MigrateState
 from .extension import resolve_directory
+from .extension import running
 from .extension import selected_bind_names
 from .extension import selected_binds
 from .ledger import Ledger
 from .ledger import ledger_table
 from .lock import control_engine
+from .lock import LOCK_TABLE
 from .lock import LockTarget
 from .lock import migration_lock
 from .report import report
@@ -74,6 +77,7 @@ def _user_facing(f: F) -> F:
             translate_errors(),
             _host_logging_kept(),
             selected_binds(kwargs.get("binds")),
+            running(active=True),
         ):
             return f(*args, **kwargs)
 
@@ -267,11 +271,10 @@ def _run_settings(
     if lock_timeout is None:
         lock_timeout = float(app_config.get("MIGRATE_LOCK_TIMEOUT", 600))
     mode = app_config.get("MIGRATE_TRANSACTION_MODE")
-    if mode is None:
-        per_revision = bool(state.context_kwargs.get("transaction_per_migration", True))
-    elif mode in ("per-revision", "all"):
+    per_revision: bool | None = None  # env.py and Migrate() decide
+    if mode in ("per-revision", "all"):
         per_revision = mode == "per-revision"
-    else:
+    elif mode is not None:
         raise errors.CommandFailedError(
             f"MIGRATE_TRANSACTION_MODE must be 'per-revision' or 'all', not {mode!r}."
         )
@@ -933,3 +936,180 @@ def upgrade_env(
     return envfile.upgrade_env_file(
         location, force=force, check=check, template=template
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class DroppedTable:
+    """One of the extension's own tables, dropped by :func:`uninstall`."""
+
+    #: The table's name.
+    name: str
+    #: How many rows it held; for the ledger, the runs whose record is lost.
+    rows: int
+    #: The tenant schema it was in (``--schema``); ``None`` for the default one.
+    schema: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class UninstallResult:
+    """What :func:`uninstall` dropped (with ``dry_run``: would drop) from one
+    database."""
+
+    #: The database's name in the app; ``""`` is the default database.
+    database: str
+    #: The tables, in the order dropped; empty when none of ours was there.
+    tables: tuple[DroppedTable, ...] = ()
+
+
+@_user_facing
+def uninstall(
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
+    dry_run: bool = False,
+) -> list[UninstallResult]:
+    """Drop the extension's own tables, so that Flask-Migrate can take over.
+
+    The tables are the ledger (``MIGRATE_LOG_TABLE``, ``flask_migrate_ext_log``
+    by default) and the lock table (``flask_migrate_ext_lock``), in every
+    database the app migrates: the tables hidden from autogenerate. The
+    version table and the app's tables are left alone. The ledger's record
+    of past runs is lost; the next upgrade run with this package creates the
+    tables again.
+
+    Refuses while the ledger shows a revision left partially applied: that
+    record is what says which revision needs repair (see :func:`resolve`).
+
+    :param directory: Not used (the tables are found in the databases);
+        accepted so that every function takes the directory first.
+    :param binds: See :func:`upgrade`.
+    :param schemas: PostgreSQL tenant schemas to clean one after another;
+        ``MIGRATE_SCHEMAS`` by default.
+    :param lock: Take the migration lock while dropping; see :func:`upgrade`.
+    :param lock_timeout: Seconds to wait for the lock; see :func:`upgrade`.
+    :param dry_run: Drop nothing; return what would be dropped, after the
+        same checks.
+    :return: One entry per database, with the tables dropped and their row
+        counts.
+    :raises PartiallyAppliedError: A revision needs repair first.
+
+    .. versionadded:: 0.2
+    """
+    state = get_state()
+    get_db(state)
+    settings = _run_settings(state, lock, lock_timeout)
+    names = _schema_names(schemas)
+    if not names:
+        return _uninstall_here(state, settings, dry_run)
+    engine = _schema_engine(names)
+    for schema in names:  # refuse before dropping anything in any schema
+        with in_schema(engine, schema):
+            _check_before_uninstall(state)
+    dropped: list[DroppedTable] = []
+    for schema in names:
+        with in_schema(engine, schema):
+            (result,) = _uninstall_here(state, settings, dry_run, schema)
+        dropped.extend(result.tables)
+    return [UninstallResult(settings.targets[0].name, tuple(dropped))]
+
+
+def _own_table_names() -> list[str]:
+    """The extension's tables (those hidden from autogenerate), ledger first."""
+    ledger = ledger_table_name()
+    return [ledger, LOCK_TABLE] if ledger else [LOCK_TABLE]
+
+
+def _check_before_uninstall(state: MigrateState) -> None:
+    try:
+        _check_ledgers(state)
+    except errors.PartiallyAppliedError as e:
+        raise errors.PartiallyAppliedError(
+            f"{e} Not uninstalling: the ledger is the only record of this.",
+            entries=e.entries,
+        ) from None
+
+
+def _uninstall_here(
+    state: MigrateState,
+    settings: RunSettings,
+    dry_run: bool,
+    schema: str | None = None,
+) -> list[UninstallResult]:
+    """Drop the extension's tables from each database, in the current schema."""
+    found = {target.name: _present(target.engine) for target in settings.targets}
+    if not any(found.values()):
+        return [UninstallResult(name) for name in found]
+    if dry_run:
+        _check_before_uninstall(state)
+        return [
+            UninstallResult(target.name, _drop(target, found[target.name], schema))
+            for target in settings.targets
+        ]
+    # In table mode the lock is a row of the lock table: that table is
+    # dropped once the lock is released.
+    table_lock = settings.lock and settings.lock_mode == "table"
+    held: t.ContextManager[None] = contextlib.nullcontext()
+    if settings.lock:
+        held = migration_lock(
+            settings.targets, settings.lock_timeout, settings.lock_mode
+        )
+    dropped: dict[str, tuple[DroppedTable, ...]] = {}
+    with held:
+        _check_before_uninstall(state)
+        for target in settings.targets:
+            names = found[target.name]
+            if table_lock:
+                names = [name for name in names if name != LOCK_TABLE]
+            dropped[target.name] = _drop(target, names, schema, really=True)
+    if table_lock:
+        for target in settings.targets:
+            dropped[target.name] += _drop_lock_table_if_free(target, schema)
+    return [UninstallResult(name, tables) for name, tables in dropped.items()]
+
+
+def _present(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        return [name for name in _own_table_names() if inspector.has_table(name)]
+
+
+def _drop(
+    target: LockTarget,
+    names: t.Sequence[str],
+    schema: str | None,
+    really: bool = False,
+    only_if_empty: bool = False,
+) -> tuple[DroppedTable, ...]:
+    """Count the tables' rows, and drop them if ``really``."""
+    dropped = []
+    with target.engine.begin() as connection:
+        for name in names:
+            table = sa.Table(name, sa.MetaData())
+            count = sa.select(sa.func.count()).select_from(table)
+            rows = int(connection.execute(count).scalar_one())
+            if only_if_empty and rows:
+                continue
+            if really:
+                table.drop(connection)
+            dropped.append(DroppedTable(name, rows, schema))
+    return tuple(dropped)
+
+
+def _drop_lock_table_if_free(
+    target: LockTarget, schema: str | None
+) -> tuple[DroppedTable, ...]:
+    """Drop the lock table unless another process holds a lock in it now."""
+    if LOCK_TABLE not in _present(target.engine):
+        return ()
+    dropped = _drop(target, [LOCK_TABLE], schema, really=True, only_if_empty=True)
+    if not dropped:
+        where = f" in database {target.name!r}" if target.name else ""
+        report(
+            f"Kept {LOCK_TABLE}{where}: another process took the migration lock"
+            f" meanwhile. Run 'flask {get_state().command} uninstall' again"
+            " when it has finished."
+        )
+    return dropped

@@ -25,7 +25,7 @@ from . import collector
 from .errors import ExitCode
 from .errors import first_line
 from .errors import MigrateError
-from .extension import run_options
+from .extension import running
 from .report import reporting_to
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
@@ -101,7 +101,7 @@ def user_errors() -> t.Iterator[None]:
             collector.frozen(),
             _signals_unwind(),
             reporting_to(_echo_err),
-            run_options(_cli=True),
+            running(cli=True),
         ):
             yield
     except MigrateError as e:

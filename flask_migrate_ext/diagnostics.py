@@ -15,8 +15,7 @@ import dataclasses
 import typing as t
 
 from .diffs import describe_diff
-from .extension import get_state
-from .extension import run_options
+from .extension import running
 from .report import report
 
 if t.TYPE_CHECKING:
@@ -105,20 +104,11 @@ def _database_tables(context: MigrationContext) -> set[str]:
 def watching() -> t.Iterator[Watcher]:
     """Watch the autogenerate runs inside the block.
 
-    The watcher runs after the user's ``process_revision_directives`` (so it
-    sees what will be written) and before the "no changes, no file" rule.
+    The watcher sees each result before env.py's ``process_revision_directives``
+    (which may empty it) and keeps the operations that hook may edit.
     """
     watcher = Watcher()
-    user_hook = get_state().context_kwargs.get("process_revision_directives")
-
-    def hook(
-        context: MigrationContext, revision: t.Any, directives: list[t.Any]
-    ) -> None:
-        if user_hook is not None:
-            user_hook(context, revision, directives)
-        watcher(context, revision, directives)
-
-    with run_options(process_revision_directives=hook):
+    with running(revision_watcher=watcher):
         yield watcher
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import logging
 import os
 import typing as t
 
@@ -30,34 +29,76 @@ ProcessRevisionDirectives = t.Callable[
     ["MigrationContext", t.Any, "list[ops.MigrationScript]"], None
 ]
 
-#: Options a running command adds to ``configure_args`` for the length of the
-#: run (for example ``transaction_per_migration``), without touching the
-#: options the user gave to :class:`Migrate`.
-_run_options: contextvars.ContextVar[dict[str, t.Any]] = contextvars.ContextVar(
-    "flask_migrate_ext_run_options"
+@dataclasses.dataclass(frozen=True)
+class RunState:
+    """What the command running now asks of env.py, beyond ``Migrate()``'s options.
+
+    env.py files written by Flask-Migrate are not ours to edit, so a command
+    does not hand them its options through ``configure_args``: they are
+    applied where env.py calls Alembic's ``context.configure`` (see
+    :mod:`flask_migrate_ext.context_rules`).
+    """
+
+    #: The ``flask db`` CLI runs the command (not an app calling the API).
+    cli: bool = False
+    #: Databases chosen with ``--bind``; empty for all of them.
+    binds: tuple[str, ...] = ()
+    #: ``context.configure`` options that win over what env.py passes
+    #: (a tenant schema's version table, an explicit transaction mode).
+    overrides: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: ``context.configure`` options used when neither env.py nor
+    #: ``Migrate()`` gives one.
+    fallbacks: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
+    #: Called after env.py's ``process_revision_directives``, before the
+    #: "no changes, no file" rule.
+    revision_watchers: tuple[ProcessRevisionDirectives, ...] = ()
+    #: An API function is running: the rules apply to ``context.configure``.
+    active: bool = False
+
+
+_NO_RUN = RunState()
+_run_state: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
+    "flask_migrate_ext_run_state", default=None
 )
 
-_env_logger = logging.getLogger("alembic.env")
+
+def run_state() -> RunState:
+    """The state of the command running now (defaults outside any command)."""
+    return _run_state.get() or _NO_RUN
 
 
 @contextlib.contextmanager
-def run_options(**options: t.Any) -> t.Iterator[None]:
-    """Add ``options`` to every ``configure_args`` read inside the block."""
-    token = _run_options.set({**_run_options.get({}), **options})
+def running(
+    *,
+    overrides: t.Mapping[str, t.Any] | None = None,
+    fallbacks: t.Mapping[str, t.Any] | None = None,
+    revision_watcher: ProcessRevisionDirectives | None = None,
+    **changes: t.Any,
+) -> t.Iterator[RunState]:
+    """Change the run state inside the block; options add to the outer ones."""
+    current = run_state()
+    if overrides:
+        changes["overrides"] = {**current.overrides, **overrides}
+    if fallbacks:
+        changes["fallbacks"] = {**current.fallbacks, **fallbacks}
+    if revision_watcher is not None:
+        changes["revision_watchers"] = (*current.revision_watchers, revision_watcher)
+    state = dataclasses.replace(current, **changes)
+    token = _run_state.set(state)
     try:
-        yield
+        yield state
     finally:
-        _run_options.reset(token)
+        _run_state.reset(token)
 
 
 def selected_bind_names() -> tuple[str, ...]:
     """The databases chosen with ``--bind``; empty when none were."""
-    return tuple(_run_options.get({}).get("_binds", ()))
+    return run_state().binds
 
 
 def in_cli() -> bool:
     """Whether the ``flask db`` CLI is running the current command."""
-    return bool(_run_options.get({}).get("_cli"))
+    return run_state().cli
 
 
 @dataclasses.dataclass(eq=False)
@@ -77,23 +118,15 @@ class MigrateState:
 
     @property
     def configure_args(self) -> dict[str, t.Any]:
-        """Keyword arguments for Alembic's ``context.configure``.
+        """The keyword arguments given to ``Migrate()`` and ``init_app()`` for
+        Alembic's ``context.configure``, as Flask-Migrate's env.py reads them.
 
-        A new dict on every access: Flask-Migrate's env.py stores its own
-        ``process_revision_directives`` in the dict it gets, and a shared dict
-        would carry that closure (bound to an old config) into later runs.
+        Exactly what the app passed; the extension's own rules are applied
+        inside ``context.configure`` instead, so they never collide with the
+        arguments an env.py passes itself. A new dict on every access: an env.py
+        that stores a hook in it must not leak that hook into later runs.
         """
-        args = dict(self.context_kwargs)
-        args.update(
-            (key, value)
-            for key, value in _run_options.get({}).items()
-            if not key.startswith("_")
-        )
-        args["process_revision_directives"] = _skip_empty_autogenerate(
-            args.get("process_revision_directives")
-        )
-        args["include_name"] = _skip_own_tables(args.get("include_name"))
-        return args
+        return dict(self.context_kwargs)
 
     def all_database_names(self) -> list[str]:
         """Every database to migrate: ``""`` (the default database, when the
@@ -117,7 +150,7 @@ class MigrateState:
         """The databases this command works on: all of them, or those chosen
         with ``--bind``. The multi-database env.py templates call this."""
         names = self.all_database_names()
-        selected = _run_options.get({}).get("_binds")
+        selected = run_state().binds
         return [name for name in names if name in selected] if selected else names
 
     @property
@@ -140,39 +173,6 @@ _NO_DB_MESSAGE = (
 )
 
 
-def _skip_empty_autogenerate(
-    user_hook: ProcessRevisionDirectives | None,
-) -> ProcessRevisionDirectives:
-    """Chain the user's hook with the "no changes, no file" rule.
-
-    Flask-Migrate drops that rule as soon as the user passes a hook of their
-    own; here the user's hook runs first and the rule still applies after it.
-    """
-    if getattr(user_hook, "_flask_migrate_ext_skip", False):
-        return t.cast(ProcessRevisionDirectives, user_hook)
-
-    def process_revision_directives(
-        context: MigrationContext, revision: t.Any, directives: list[t.Any]
-    ) -> None:
-        if user_hook is not None:
-            user_hook(context, revision, directives)
-        cmd_opts = context.config.cmd_opts if context.config else None
-        if not getattr(cmd_opts, "autogenerate", False) or not directives:
-            return
-        ops_list = directives[0].upgrade_ops_list
-        if any(ops.upgrade_token != "upgrades" for ops in ops_list):
-            # A multi-database env.py calls this once per database: judge
-            # only after the last one, or Alembic has no script to add to.
-            if len(ops_list) < len(database_names()):
-                return
-        if all(ops.is_empty() for ops in ops_list):
-            directives[:] = []
-            _env_logger.info("No changes in schema detected.")
-
-    process_revision_directives._flask_migrate_ext_skip = True  # type: ignore[attr-defined]
-    return process_revision_directives
-
-
 def ledger_table_name() -> str | None:
     """The ledger table of the current app (``MIGRATE_LOG_TABLE``), or ``None``."""
     from .ledger import DEFAULT_TABLE  # read at command time, not at app start
@@ -185,30 +185,6 @@ def revision_cache_enabled() -> bool:
     """Whether the current app keeps the revision-graph cache
     (``MIGRATE_REVISION_CACHE``, on by default)."""
     return bool(current_app.config.get("MIGRATE_REVISION_CACHE", True))
-
-
-def _own_tables() -> set[str]:
-    from .lock import LOCK_TABLE
-
-    tables = {LOCK_TABLE}
-    name = ledger_table_name()
-    if name:
-        tables.add(name)
-    return tables
-
-
-def _skip_own_tables(user_hook: t.Callable[..., bool] | None) -> t.Callable[..., bool]:
-    """Chain the user's ``include_name`` with one that hides our own tables
-    (the ledger and the lock table) from autogenerate, as Alembic hides its
-    version table."""
-    own = _own_tables()
-
-    def include_name(name: str | None, type_: str, parent_names: t.Any) -> bool:
-        if type_ == "table" and name in own:
-            return False
-        return user_hook(name, type_, parent_names) if user_hook else True
-
-    return include_name
 
 
 def database_names() -> list[str]:
@@ -231,7 +207,7 @@ def selected_binds(names: t.Sequence[str] | None) -> t.Iterator[None]:
             f"No database named {', '.join(map(repr, unknown))} to migrate;"
             f" the app's binds are: {listed}."
         )
-    with run_options(_binds=tuple(names)):
+    with running(binds=tuple(names)):
         yield
 
 
@@ -243,11 +219,15 @@ class Migrate:
     :param directory: Migration script directory, relative to the working
         directory unless absolute.
     :param command: Name of the command group, ``flask <command> ...``.
-    :param compare_type: Let autogenerate detect column type changes.
+    :param compare_type: Let autogenerate detect column type changes;
+        ``True`` unless given.
     :param render_as_batch: Render ``ALTER`` operations in batch mode, which
-        SQLite needs.
+        SQLite needs; ``True`` unless given.
     :param kwargs: Passed on to Alembic's ``context.configure`` in env.py
         (``include_object``, ``version_table``, ``compare_server_default``, ...).
+
+    These options reach ``context.configure`` whether or not env.py passes
+    ``configure_args`` on; an option env.py passes itself wins.
     """
 
     def __init__(
@@ -256,19 +236,20 @@ class Migrate:
         db: t.Any = None,
         directory: str | os.PathLike[str] = "migrations",
         command: str = "db",
-        compare_type: bool = True,
-        render_as_batch: bool = True,
+        compare_type: bool | None = None,
+        render_as_batch: bool | None = None,
         **kwargs: t.Any,
     ) -> None:
         self.configure_callbacks: list[ConfigureCallback] = []
         self.db = db
         self.command = command
         self.directory = str(directory)
-        self.alembic_ctx_kwargs: dict[str, t.Any] = {
-            **kwargs,
-            "compare_type": compare_type,
-            "render_as_batch": render_as_batch,
-        }
+        #: What the app passed for ``context.configure``; the defaults
+        #: (``compare_type``, ``render_as_batch``) are added when it runs,
+        #: so an env.py passing them itself does not collide with these.
+        self.alembic_ctx_kwargs: dict[str, t.Any] = _given(
+            kwargs, compare_type=compare_type, render_as_batch=render_as_batch
+        )
         if app is not None:
             self.init_app(app, db, directory)
 
@@ -292,11 +273,12 @@ class Migrate:
         self.db = db or self.db
         self.command = command or self.command
         self.directory = str(directory or self.directory)
-        context_kwargs = {**self.alembic_ctx_kwargs, **kwargs}
-        if compare_type is not None:
-            context_kwargs["compare_type"] = compare_type
-        if render_as_batch is not None:
-            context_kwargs["render_as_batch"] = render_as_batch
+        context_kwargs = {
+            **self.alembic_ctx_kwargs,
+            **_given(
+                kwargs, compare_type=compare_type, render_as_batch=render_as_batch
+            ),
+        }
         app.extensions["migrate"] = MigrateState(
             migrate=self,
             db=self.db,
@@ -340,6 +322,11 @@ class Migrate:
 
         state = get_state()
         return build_config(state, directory, x_arg, opts)
+
+
+def _given(kwargs: dict[str, t.Any], **optional: t.Any) -> dict[str, t.Any]:
+    """``kwargs`` plus those of ``optional`` that were given (not ``None``)."""
+    return {**kwargs, **{k: v for k, v in optional.items() if v is not None}}
 
 
 def get_state(app: Flask | None = None) -> MigrateState:

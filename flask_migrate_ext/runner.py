@@ -22,7 +22,7 @@ from . import graph
 from .errors import first_line
 from .errors import MigrationFailedError
 from .errors import short_statement
-from .extension import run_options
+from .extension import running
 from .interrupt import cancellable
 from .interrupt import server_canceller
 from .ledger import DEFAULT_TABLE
@@ -71,8 +71,10 @@ class RunSettings:
     lock_mode: LockMode = "session"
     #: Seconds to wait for another process's lock before giving up.
     lock_timeout: float = 600.0
-    #: Commit each revision on its own (``True``) or all of them at once.
-    transaction_per_revision: bool = True
+    #: Commit each revision on its own (``True``) or all of them at once;
+    #: ``None`` leaves it to env.py and ``Migrate()``, per revision if they
+    #: say nothing.
+    transaction_per_revision: bool | None = None
     #: The app's databases, to lock and to check for unfinished revisions.
     targets: tuple[LockTarget, ...] = ()
     #: Name of the ledger table; ``None`` records nothing.
@@ -134,11 +136,12 @@ def run(
         ledger = Ledger(ledger_table(settings.ledger_table))
     trackers: list[StepTracker] = []
     stack = contextlib.ExitStack()
-    per_revision = settings.transaction_per_revision
     announced: list[bool] = []  # the transaction mode is said once per run
 
     def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
         tracker = None
+        # What env.py ended up configuring, whatever its shape.
+        per_revision = bool(context.opts.get("transaction_per_migration"))
         if not sql:
             result.initial = tuple(heads)
             if context.connection is not None:
@@ -192,7 +195,7 @@ def run(
         try:
             with (
                 stack,
-                run_options(transaction_per_migration=per_revision),
+                running(**_transaction_mode(settings.transaction_per_revision)),
                 environment,
             ):
                 script.run_env()
@@ -205,6 +208,14 @@ def run(
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
     return result
+
+
+def _transaction_mode(per_revision: bool | None) -> dict[str, t.Any]:
+    """The run's transaction mode: chosen, or per revision unless env.py or
+    ``Migrate()`` say otherwise."""
+    if per_revision is None:
+        return {"fallbacks": {"transaction_per_migration": True}}
+    return {"overrides": {"transaction_per_migration": per_revision}}
 
 
 def _target(settings: RunSettings, connection: sa.Connection) -> LockTarget | None:

@@ -14,7 +14,7 @@ import typing as t
 import sqlalchemy as sa
 
 from .errors import CommandFailedError
-from .extension import run_options
+from .extension import running
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,7 +57,7 @@ def in_schema(engine: sa.Engine, schema: str) -> Iterator[None]:
     sa.event.listen(engine, "checkout", on_checkout)
     sa.event.listen(engine, "checkin", on_checkin)
     try:
-        with run_options(version_table_schema=schema):
+        with running(overrides={"version_table_schema": schema}):
             yield
     finally:
         sa.event.remove(engine, "checkout", on_checkout)
