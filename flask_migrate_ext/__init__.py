@@ -25,10 +25,14 @@ from .errors import RevisionGraphError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
 from .errors import TemplateNotFoundError
+from .extension import _MigrateConfig  # noqa: F401  (Flask-Migrate's name)
 from .extension import Migrate
 from .extension import MigrateState
 
 if t.TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from alembic.util import CommandError as CommandError
+
     from .api import branches as branches
     from .api import check as check
     from .api import current as current
@@ -46,6 +50,8 @@ if t.TYPE_CHECKING:
     from .api import stamp as stamp
     from .api import upgrade as upgrade
     from .api import upgrade_env as upgrade_env
+    from .compat import catch_errors as catch_errors
+    from .compat import log as log
     from .config import Config as Config
     from .databases import SQLAlchemyDatabases as SQLAlchemyDatabases
     from .databases import SQLAlchemyLiteDatabases as SQLAlchemyLiteDatabases
@@ -78,6 +84,8 @@ _API_FUNCTIONS = frozenset(
 )
 _LAZY = {
     **{name: "api" for name in _API_FUNCTIONS},
+    "catch_errors": "compat",
+    "log": "compat",
     "Config": "config",
     "EnvUpgrade": "envfile",
     "SQLAlchemyDatabases": "databases",
@@ -87,18 +95,40 @@ _LAZY = {
 }
 
 
+#: Names Flask-Migrate re-exports from Alembic: ``(module, name)``.
+_FROM_ALEMBIC = {
+    "AlembicConfig": ("alembic.config", "Config"),
+    "CommandError": ("alembic.util", "CommandError"),
+}
+
+alembic_version: tuple[int, int, int]
+
+
 def __getattr__(name: str) -> t.Any:
     # The API imports Alembic; load it on first use, not with the package.
+    import importlib
+
+    if name == "alembic_version":
+        from .compat import alembic_version as read_version
+
+        return read_version()
+    if name in _FROM_ALEMBIC:
+        module_path, attribute = _FROM_ALEMBIC[name]
+        return getattr(importlib.import_module(module_path), attribute)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
     module = importlib.import_module(f".{module_name}", __name__)
     return getattr(module, name)
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_FROM_ALEMBIC, "alembic_version"})
+
+
 __all__ = [
+    "AlembicConfig",
+    "CommandError",
     "CommandFailedError",
     "Config",
     "DatabaseNotConfiguredError",
@@ -124,5 +154,8 @@ __all__ = [
     "Step",
     "TemplateNotFoundError",
     "__version__",
+    "alembic_version",
+    "catch_errors",
+    "log",
     *sorted(_API_FUNCTIONS),
 ]

@@ -29,6 +29,7 @@ ProcessRevisionDirectives = t.Callable[
     ["MigrationContext", t.Any, "list[ops.MigrationScript]"], None
 ]
 
+
 @dataclasses.dataclass(frozen=True)
 class RunState:
     """What the command running now asks of env.py, beyond ``Migrate()``'s options.

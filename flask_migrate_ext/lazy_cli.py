@@ -1,17 +1,22 @@
-"""The two ``db`` commands Flask sees before anything runs: both stand-ins.
+"""The two ``db`` groups Flask sees before anything runs, both loaded on demand.
 
 Defining the ``db`` group's twenty commands and their options with Click
 costs several milliseconds, which every web worker building the app (and
-every ``flask run``, through the entry point) would pay for commands it
-never runs. These stand-ins load :mod:`flask_migrate_ext.cli` only when
-``flask db ...`` runs, then hand it the arguments.
+every ``flask --help``, through the entry point) would pay for commands it
+never runs. The groups here answer what ``flask --help`` asks (name, short
+help) from their own fields, and take their options, subcommands and
+callback from the real group (:data:`flask_migrate_ext.cli.db`) the first
+time anything else asks for them. So Click's introspection, ``--help``,
+shell completion and ``get_command``/``list_commands`` see the real group.
 """
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 
 import click
+from flask.cli import AppGroup
 from flask.cli import NoAppException
 from flask.cli import ScriptInfo
 
@@ -21,61 +26,175 @@ from .errors import ExitCode
 if t.TYPE_CHECKING:
     from flask import Flask
 
-    from .cli import MigrateGroup
-
-#: Arguments are not parsed here but handed on, ``--help`` included.
-_PASS_THROUGH = {
-    "add_help_option": False,
-    "context_settings": {
-        "ignore_unknown_options": True,
-        "allow_extra_args": True,
-        "allow_interspersed_args": False,
-    },
-}
 _HELP = "Perform database migrations."
 
+#: The fields Click reads to parse, run and describe a group, taken from the
+#: real group. ``name``, ``short_help`` and ``hidden`` stay ours: they are
+#: all ``flask --help`` reads.
+_DELEGATED = (
+    "params",
+    "callback",
+    "commands",
+    "help",
+    "epilog",
+    "context_settings",
+    "add_help_option",
+    "no_args_is_help",
+    "invoke_without_command",
+    "chain",
+    "subcommand_metavar",
+    "options_metavar",
+    "_result_callback",
+)
 
-class _PassThrough(click.Command):
-    def __init__(self, name: str) -> None:
-        super().__init__(name, help=_HELP, short_help=_HELP, **_PASS_THROUGH)  # type: ignore[arg-type]
 
-    @staticmethod
-    def hand_over(command: click.Command, ctx: click.Context) -> t.Any:
-        sub_ctx = command.make_context(ctx.info_name, list(ctx.args), parent=ctx.parent)
-        with sub_ctx:
-            return command.invoke(sub_ctx)
+def _delegated(name: str) -> t.Any:
+    own = f"_own_{name}"
+
+    def get(self: _DelegatingGroup) -> t.Any:
+        # Click's __init__ reads some fields back: answer those from ours.
+        target = self.target() if self.__dict__.get("_ready") else None
+        return getattr(self, own) if target is None else getattr(target, name)
+
+    def set_(self: _DelegatingGroup, value: t.Any) -> None:
+        # Click's __init__ assigns every field; keep ours as the fallback.
+        setattr(self, own, value)
+
+    return property(get, set_)
 
 
-class LazyMigrateGroup(_PassThrough):
+class _DelegatingGroup(AppGroup):
+    """A group whose fields are another group's, found when first needed."""
+
+    def __init__(self, name: str, **attrs: t.Any) -> None:
+        super().__init__(name, help=_HELP, short_help=_HELP, **attrs)
+        self._ready = True
+
+    def target(self) -> click.Group | None:
+        """The group to act as; ``None`` to act as this one."""
+        raise NotImplementedError
+
+    def command(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        target = self.target()
+        if target is None:
+            return super().command(*args, **kwargs)
+        return target.command(*args, **kwargs)
+
+    def group(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        target = self.target()
+        if target is None:
+            return super().group(*args, **kwargs)
+        return target.group(*args, **kwargs)
+
+
+for _name in _DELEGATED:
+    setattr(_DelegatingGroup, _name, _delegated(_name))
+
+
+class LazyMigrateGroup(_DelegatingGroup):
     """What ``init_app`` registers on ``app.cli``: the ``db`` group, loaded
-    when used. Anything else asked of it (``commands``, ``add_command``...)
-    is the real group's."""
+    when used. Anything else asked of it is the real group's too."""
 
-    @property
-    def group(self) -> MigrateGroup:
+    def target(self) -> click.Group:
         from .cli import db
 
         return db
 
-    def invoke(self, ctx: click.Context) -> t.Any:
-        return self.hand_over(self.group, ctx)
-
     def __getattr__(self, name: str) -> t.Any:
-        if name.startswith("__"):
+        if name.startswith("__") or name.startswith("_own_"):
             raise AttributeError(name)
-        return getattr(self.group, name)
+        return getattr(self.target(), name)
 
 
-class _Dispatcher(_PassThrough):
+#: Where the dispatcher keeps, per command line, the group it acts as.
+_TARGET_KEY = "flask_migrate_ext.dispatch_target"
+
+
+class _Dispatcher(_DelegatingGroup):
     """``flask db`` as installed through the ``flask.commands`` entry point.
 
-    Flask finds entry-point commands before it loads the app. This one loads
-    the app and hands the arguments to the app's own command of that name,
-    so an app-defined ``db`` command still wins, and an app without the
-    extension gets a message saying so instead of "No such command 'db'".
+    Flask finds entry-point commands before it loads the app. This one acts
+    as the app's own group of that name (which ``init_app`` registered), so
+    an app-defined ``db`` group still wins. When the app cannot be loaded or
+    does not use the extension, it takes any arguments and says so when run,
+    instead of Flask's "No such command 'db'".
     """
 
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            name,
+            add_help_option=False,
+            no_args_is_help=False,
+            invoke_without_command=True,
+            context_settings={
+                "ignore_unknown_options": True,
+                "allow_extra_args": True,
+                "allow_interspersed_args": False,
+            },
+        )
+
+    def target(self) -> click.Group | None:
+        ctx = click.get_current_context(silent=True)
+        if ctx is None:
+            return None
+        root = ctx.find_root()
+        if _TARGET_KEY not in root.meta:
+            root.meta[_TARGET_KEY] = self._app_group(ctx)
+        return t.cast("click.Group | None", root.meta[_TARGET_KEY])
+
+    def _app_group(self, ctx: click.Context) -> click.Group | None:
+        info = ctx.find_object(ScriptInfo)
+        if info is None:
+            return None
+        try:
+            with collector.fewer_collections():
+                app = info.load_app()
+        except Exception:  # reported by invoke(), where it can exit
+            return None
+        command = app.cli.get_command(ctx, self.name or "db")
+        return command if isinstance(command, click.Group) else None
+
+    # Click calls these with a context it has not pushed (shell completion,
+    # introspection); push it, so target() finds the app's script info.
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: t.Any,
+    ) -> click.Context:
+        with parent.scope(cleanup=False) if parent else contextlib.nullcontext():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        with ctx.scope(cleanup=False):
+            return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        with ctx.scope(cleanup=False):
+            return super().list_commands(ctx)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        with ctx.scope(cleanup=False):
+            return super().get_params(ctx)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[t.Any]:
+        with ctx.scope(cleanup=False):
+            return super().shell_complete(ctx, incomplete)
+
+    def to_info_dict(self, ctx: click.Context) -> dict[str, t.Any]:
+        with ctx.scope(cleanup=False):
+            return super().to_info_dict(ctx)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if self.target() is not None:
+            return super().parse_args(ctx, args)
+        # Acting as itself: keep every argument for the command it hands over to.
+        return click.Command.parse_args(self, ctx, args)
+
     def invoke(self, ctx: click.Context) -> t.Any:
+        if self.target() is not None:
+            return super().invoke(ctx)
         name = ctx.info_name or "db"
         try:
             with collector.fewer_collections():
@@ -87,7 +206,10 @@ class _Dispatcher(_PassThrough):
         if command is None:
             click.echo(f"Error: {_missing_extension_message(app, name)}", err=True)
             raise click.exceptions.Exit(ExitCode.USAGE)
-        return self.hand_over(command, ctx)
+        # The app's own ``db`` command, not a group: hand it the arguments.
+        sub_ctx = command.make_context(name, list(ctx.args), parent=ctx.parent)
+        with sub_ctx:
+            return command.invoke(sub_ctx)
 
 
 def _missing_extension_message(app: Flask, name: str) -> str:
