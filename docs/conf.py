@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import typing as t
 
 import flask_migrate_ext
+from flask_migrate_ext.settings import markdown_table
 
 project = "flask-migrate-ext"
 copyright = "flask-migrate-ext developers"
@@ -30,3 +32,16 @@ html_title = f"flask-migrate-ext {release}"
 
 # Alembic logs its plugin set-up at INFO when autodoc imports it.
 logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+SETTINGS_MARKER = "<!-- settings-table -->"
+
+
+def _settings_table(app: object, docname: str, source: list[str]) -> None:
+    """Write the table of ``MIGRATE_*`` keys from the settings' own definitions."""
+    if SETTINGS_MARKER in source[0]:
+        source[0] = source[0].replace(SETTINGS_MARKER, markdown_table())
+
+
+def setup(app: t.Any) -> None:
+    app.connect("source-read", _settings_table)

@@ -34,6 +34,7 @@ from .config import Config
 from .config import TEMPLATES_DIR
 from .diffs import describe_diffs
 from .envfile import EnvUpgrade
+from .extension import current_settings
 from .extension import database_names
 from .extension import get_db
 from .extension import get_engine
@@ -55,6 +56,8 @@ from .report import report
 from .runner import run
 from .runner import RunResult
 from .runner import RunSettings
+from .settings import misspelled_keys
+from .settings import Settings
 from .tenants import check_schemas
 from .tenants import in_schema
 from .tracking import Timeouts
@@ -76,12 +79,23 @@ def _user_facing(f: F) -> F:
         with (
             translate_errors(),
             _host_logging_kept(),
+            running(active=True, settings=_read_settings()),
             selected_binds(kwargs.get("binds")),
-            running(active=True),
         ):
             return f(*args, **kwargs)
 
     return t.cast(F, wrapper)
+
+
+def _read_settings() -> Settings | None:
+    """The app's settings, read once for the command; a likely typo in a
+    ``MIGRATE_*`` key is reported, as it would otherwise be ignored."""
+    if not current_app:
+        return None  # list_templates needs no app
+    app_config = current_app.config
+    for given, meant in misspelled_keys(app_config):
+        report(f"Warning: unknown setting {given}; did you mean {meant}?")
+    return Settings.from_config(app_config)
 
 
 @contextlib.contextmanager
@@ -233,7 +247,7 @@ def _run_in_schemas(
 def _schema_names(schemas: t.Sequence[str] | None) -> list[str]:
     if schemas:
         return list(schemas)
-    return list(current_app.config.get("MIGRATE_SCHEMAS") or ())
+    return list(current_settings().schemas)
 
 
 def _schema_engine(names: list[str]) -> sa.Engine:
@@ -260,52 +274,19 @@ def _run_settings(
     state: MigrateState, lock: bool | None, lock_timeout: float | None
 ) -> RunSettings:
     """Settings for one run: arguments first, then app config, then defaults."""
-    app_config = current_app.config
-    lock_setting = app_config.get("MIGRATE_LOCK", True)
-    if lock_setting not in (True, False, "table"):
-        raise errors.CommandFailedError(
-            f"MIGRATE_LOCK must be True, False or 'table', not {lock_setting!r}."
-        )
-    if lock is None:
-        lock = lock_setting is not False
-    if lock_timeout is None:
-        lock_timeout = float(app_config.get("MIGRATE_LOCK_TIMEOUT", 600))
-    mode = app_config.get("MIGRATE_TRANSACTION_MODE")
-    per_revision: bool | None = None  # env.py and Migrate() decide
-    if mode in ("per-revision", "all"):
-        per_revision = mode == "per-revision"
-    elif mode is not None:
-        raise errors.CommandFailedError(
-            f"MIGRATE_TRANSACTION_MODE must be 'per-revision' or 'all', not {mode!r}."
-        )
+    settings = current_settings()
     return RunSettings(
-        lock=lock,
-        lock_mode="table" if lock_setting == "table" else "session",
-        lock_timeout=lock_timeout,
-        transaction_per_revision=per_revision,
+        lock=settings.lock is not False if lock is None else lock,
+        lock_mode="table" if settings.lock == "table" else "session",
+        lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
+        transaction_per_revision=settings.per_revision,
         targets=_targets(state),
-        ledger_table=ledger_table_name(),
+        ledger_table=settings.log_table,
         command=state.command,
         timeouts=Timeouts(
-            lock=_seconds(app_config, "MIGRATE_DB_LOCK_TIMEOUT"),
-            statement=_seconds(app_config, "MIGRATE_STATEMENT_TIMEOUT"),
+            lock=settings.db_lock_timeout, statement=settings.statement_timeout
         ),
     )
-
-
-def _seconds(app_config: t.Mapping[str, t.Any], key: str) -> float | None:
-    value = app_config.get(key)
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1
-    if seconds <= 0:
-        raise errors.CommandFailedError(
-            f"{key} must be a number of seconds above 0, not {value!r}."
-        )
-    return seconds
 
 
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
@@ -952,8 +933,7 @@ class DroppedTable:
 
 @dataclasses.dataclass(frozen=True)
 class UninstallResult:
-    """What :func:`uninstall` dropped (with ``dry_run``: would drop) from one
-    database."""
+    """What :func:`uninstall` dropped from one database (or would drop)."""
 
     #: The database's name in the app; ``""`` is the default database.
     database: str
@@ -996,10 +976,9 @@ def uninstall(
         counts.
     :raises PartiallyAppliedError: A revision needs repair first.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
     state = get_state()
-    get_db(state)
     settings = _run_settings(state, lock, lock_timeout)
     names = _schema_names(schemas)
     if not names:
@@ -1045,7 +1024,10 @@ def _uninstall_here(
     if dry_run:
         _check_before_uninstall(state)
         return [
-            UninstallResult(target.name, _drop(target, found[target.name], schema))
+            UninstallResult(
+                target.name,
+                _drop(target.engine, found[target.name], schema, dry_run=True),
+            )
             for target in settings.targets
         ]
     # In table mode the lock is a row of the lock table: that table is
@@ -1060,10 +1042,10 @@ def _uninstall_here(
     with held:
         _check_before_uninstall(state)
         for target in settings.targets:
-            names = found[target.name]
+            names = _present(target.engine)  # again, now that nothing changes
             if table_lock:
                 names = [name for name in names if name != LOCK_TABLE]
-            dropped[target.name] = _drop(target, names, schema, really=True)
+            dropped[target.name] = _drop(target.engine, names, schema)
     if table_lock:
         for target in settings.targets:
             dropped[target.name] += _drop_lock_table_if_free(target, schema)
@@ -1077,22 +1059,23 @@ def _present(engine: sa.Engine) -> list[str]:
 
 
 def _drop(
-    target: LockTarget,
+    engine: sa.Engine,
     names: t.Sequence[str],
     schema: str | None,
-    really: bool = False,
+    *,
+    dry_run: bool = False,
     only_if_empty: bool = False,
 ) -> tuple[DroppedTable, ...]:
-    """Count the tables' rows, and drop them if ``really``."""
+    """Count each table's rows, then drop it (not with ``dry_run``)."""
     dropped = []
-    with target.engine.begin() as connection:
+    with engine.begin() as connection:
         for name in names:
             table = sa.Table(name, sa.MetaData())
             count = sa.select(sa.func.count()).select_from(table)
             rows = int(connection.execute(count).scalar_one())
             if only_if_empty and rows:
                 continue
-            if really:
+            if not dry_run:
                 table.drop(connection)
             dropped.append(DroppedTable(name, rows, schema))
     return tuple(dropped)
@@ -1104,7 +1087,7 @@ def _drop_lock_table_if_free(
     """Drop the lock table unless another process holds a lock in it now."""
     if LOCK_TABLE not in _present(target.engine):
         return ()
-    dropped = _drop(target, [LOCK_TABLE], schema, really=True, only_if_empty=True)
+    dropped = _drop(target.engine, [LOCK_TABLE], schema, only_if_empty=True)
     if not dropped:
         where = f" in database {target.name!r}" if target.name else ""
         report(

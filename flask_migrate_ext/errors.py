@@ -58,6 +58,12 @@ class MigrateError(Exception):
     exit_code: t.ClassVar[ExitCode] = ExitCode.ERROR
 
 
+class SettingsError(MigrateError):
+    """A ``MIGRATE_*`` setting has a value of the wrong type or out of range."""
+
+    exit_code = ExitCode.USAGE
+
+
 class NotInitializedError(MigrateError):
     """The current app has no :class:`~flask_migrate_ext.Migrate` extension,
     or it was given no database."""

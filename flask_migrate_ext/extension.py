@@ -17,6 +17,8 @@ from flask import Flask
 
 from .errors import NotInitializedError
 from .errors import UnknownBindError
+from .settings import set_defaults
+from .settings import Settings
 
 if t.TYPE_CHECKING:
     import sqlalchemy as sa
@@ -55,6 +57,8 @@ class RunState:
     revision_watchers: tuple[ProcessRevisionDirectives, ...] = ()
     #: An API function is running: the rules apply to ``context.configure``.
     active: bool = False
+    #: The app's ``MIGRATE_*`` settings, read when the command started.
+    settings: Settings | None = None
 
 
 _NO_RUN = RunState()
@@ -90,6 +94,12 @@ def running(
         yield state
     finally:
         _run_state.reset(token)
+
+
+def current_settings() -> Settings:
+    """The current app's settings: those the running command read when it
+    started, else read now."""
+    return run_state().settings or Settings.from_config(current_app.config)
 
 
 def selected_bind_names() -> tuple[str, ...]:
@@ -132,7 +142,7 @@ class MigrateState:
     def all_database_names(self) -> list[str]:
         """Every database to migrate: ``""`` (the default database, when the
         app has one) and each bind, less ``MIGRATE_EXCLUDE_BINDS``."""
-        excluded = set(current_app.config.get("MIGRATE_EXCLUDE_BINDS") or ())
+        excluded = set(current_settings().exclude_binds)
         return [name for name in self.known_database_names() if name not in excluded]
 
     def known_database_names(self) -> list[str]:
@@ -176,16 +186,13 @@ _NO_DB_MESSAGE = (
 
 def ledger_table_name() -> str | None:
     """The ledger table of the current app (``MIGRATE_LOG_TABLE``), or ``None``."""
-    from .ledger import DEFAULT_TABLE  # read at command time, not at app start
-
-    name = current_app.config.get("MIGRATE_LOG_TABLE", DEFAULT_TABLE)
-    return str(name) if name else None
+    return current_settings().log_table
 
 
 def revision_cache_enabled() -> bool:
     """Whether the current app keeps the revision-graph cache
     (``MIGRATE_REVISION_CACHE``, on by default)."""
-    return bool(current_app.config.get("MIGRATE_REVISION_CACHE", True))
+    return current_settings().revision_cache
 
 
 def database_names() -> list[str]:
@@ -280,6 +287,7 @@ class Migrate:
                 kwargs, compare_type=compare_type, render_as_batch=render_as_batch
             ),
         }
+        set_defaults(app.config)
         app.extensions["migrate"] = MigrateState(
             migrate=self,
             db=self.db,
@@ -370,7 +378,7 @@ def resolve_directory(
     (relative to the working directory, as with Flask-Migrate)."""
     if directory is not None:
         return os.fspath(directory)
-    configured = current_app.config.get("MIGRATE_DIRECTORY")
+    configured = current_settings().directory
     if configured:
         return os.path.join(current_app.root_path, os.fspath(configured))
     return state.directory

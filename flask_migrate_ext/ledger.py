@@ -20,11 +20,12 @@ import typing as t
 import sqlalchemy as sa
 
 from .errors import PartiallyAppliedError
+from .settings import DEFAULT_LOG_TABLE
 
 if t.TYPE_CHECKING:
     from .tracking import RunningStep
 
-DEFAULT_TABLE = "flask_migrate_ext_log"
+DEFAULT_TABLE = DEFAULT_LOG_TABLE
 
 Status = t.Literal["running", "applied", "failed", "interrupted", "resolved"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from flask_migrate_ext.cli import db
+from flask_migrate_ext.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +51,8 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
             assert (
                 f'id="cmdoption-flask-db-{name}-{param.opts[-1].lstrip("-")}"' in page
             )
+    # The configuration page's table comes from the settings themselves.
+    configuration = (tmp_path / "html" / "configuration.html").read_text("utf-8")
+    assert "settings-table" not in configuration
+    for setting in SETTINGS:
+        assert f'<span class="pre">{setting.key}</span>' in configuration

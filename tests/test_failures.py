@@ -192,10 +192,14 @@ def test_all_or_nothing_mode(database_url: str, tmp_path: Path) -> None:
 
 
 def test_bad_transaction_mode(sqlite_url: str, tmp_path: Path) -> None:
-    app = make_project(sqlite_url, tmp_path, MIGRATE_TRANSACTION_MODE="sometimes")
+    app = make_project(sqlite_url, tmp_path)
+    app.config["MIGRATE_TRANSACTION_MODE"] = "sometimes"
     result = invoke(app, "upgrade")
-    assert result.exit_code == ExitCode.ERROR
-    assert "MIGRATE_TRANSACTION_MODE must be 'per-revision' or 'all'" in result.stderr
+    assert result.exit_code == ExitCode.USAGE
+    assert "MIGRATE_TRANSACTION_MODE must be None, 'per-revision' or 'all'" in (
+        result.stderr
+    )
+    assert version_rows(sqlite_url) == []
 
 
 def test_ledger_can_be_disabled(sqlite_url: str, tmp_path: Path) -> None:

@@ -1,0 +1,273 @@
+"""Every ``MIGRATE_*`` key of the Flask config: typed, with defaults, validated.
+
+:meth:`Settings.from_config` is the one place that reads them. ``init_app``
+puts the defaults into ``app.config`` (``setdefault``, as Flask extensions
+do), and each command reads the settings once, when it starts, so a wrong
+value fails before anything is touched. The configuration page of the docs
+is generated from :data:`SETTINGS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import typing as t
+
+from .errors import SettingsError
+
+LockSetting = t.Literal[True, False, "table"]
+TransactionMode = t.Literal["per-revision", "all"]
+
+#: The ledger table's name unless ``MIGRATE_LOG_TABLE`` says otherwise.
+DEFAULT_LOG_TABLE = "flask_migrate_ext_log"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One ``MIGRATE_*`` key: its default, how to read it, and its docs."""
+
+    key: str
+    field: str
+    default: t.Any
+    parse: t.Callable[[str, t.Any], t.Any]
+    doc: str
+    #: The default as the docs show it, when ``repr`` is not right.
+    shown_default: str | None = None
+
+
+def _choice(*allowed: t.Any) -> t.Callable[[str, t.Any], t.Any]:
+    def parse(key: str, value: t.Any) -> t.Any:
+        # ``1 == True`` in Python: compare types too, or MIGRATE_LOCK = 1 passes.
+        if not any(value == a and type(value) is type(a) for a in allowed):
+            listed = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
+            raise SettingsError(f"{key} must be {listed}, not {value!r}.")
+        return value
+
+    return parse
+
+
+def _seconds(key: str, value: t.Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        seconds = -1.0
+    else:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+    if not seconds > 0:
+        raise SettingsError(
+            f"{key} must be a number of seconds above 0, not {value!r}."
+        )
+    return seconds
+
+
+def _optional_seconds(key: str, value: t.Any) -> float | None:
+    return None if value is None else _seconds(key, value)
+
+
+def _flag(key: str, value: t.Any) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{key} must be True or False, not {value!r}.")
+    return value
+
+
+def _table_name(key: str, value: t.Any) -> str | None:
+    if value is None or value is False:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError(f"{key} must be a table name or None, not {value!r}.")
+    return value
+
+
+def _path(key: str, value: t.Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise SettingsError(f"{key} must be a path, not {value!r}.")
+    return os.fspath(value)
+
+
+def _names(key: str, value: t.Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, t.Iterable):
+        raise SettingsError(
+            f"{key} must be a list of names, not {value!r}"
+            + (f" (write [{value!r}])." if isinstance(value, str) else ".")
+        )
+    names = tuple(value)
+    if not all(isinstance(name, str) for name in names):
+        raise SettingsError(f"{key} must be a list of names, not {value!r}.")
+    return names
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "MIGRATE_LOCK",
+        "lock",
+        True,
+        _choice(True, False, "table"),
+        "Take the migration lock for `upgrade`, `downgrade`, `stamp`, `resolve`"
+        ' and `uninstall`. `"table"` uses a lock table instead of session locks'
+        " (for PgBouncer in transaction mode); `False` turns locking off. See"
+        " [](deploying.md).",
+    ),
+    Setting(
+        "MIGRATE_LOCK_TIMEOUT",
+        "lock_timeout",
+        600,
+        _seconds,
+        "Seconds to wait for another process's migration lock before exiting"
+        " with code 5. `--lock-timeout` overrides it.",
+    ),
+    Setting(
+        "MIGRATE_TRANSACTION_MODE",
+        "transaction_mode",
+        None,
+        _choice(None, "per-revision", "all"),
+        '`"per-revision"` commits each revision on its own; `"all"` runs all'
+        " the revisions of a command in one transaction (all or nothing, where"
+        " the database has transactional DDL). Unset, a `transaction_per_migration`"
+        " given to `Migrate` or passed by env.py decides, and each revision"
+        " commits on its own when neither does.",
+        shown_default='unset (`"per-revision"`)',
+    ),
+    Setting(
+        "MIGRATE_LOG_TABLE",
+        "log_table",
+        DEFAULT_LOG_TABLE,
+        _table_name,
+        "The ledger table recording every revision run; `None` records nothing"
+        " (and then partial failures are not detected). `flask db uninstall`"
+        " drops it.",
+    ),
+    Setting(
+        "MIGRATE_DB_LOCK_TIMEOUT",
+        "db_lock_timeout",
+        None,
+        _optional_seconds,
+        "Seconds a revision's statement may wait for a table lock on the server"
+        " (PostgreSQL `lock_timeout`, MySQL/MariaDB `lock_wait_timeout`).",
+    ),
+    Setting(
+        "MIGRATE_STATEMENT_TIMEOUT",
+        "statement_timeout",
+        None,
+        _optional_seconds,
+        "Seconds a revision's statement may run (PostgreSQL `statement_timeout`,"
+        " MariaDB `max_statement_time`).",
+    ),
+    Setting(
+        "MIGRATE_DIRECTORY",
+        "directory",
+        None,
+        _path,
+        "The migration directory, relative to the app's root path (so `flask db`"
+        " works from any folder). Precedence: `-d/--directory` or"
+        " `FLASK_DB_DIRECTORY`, then `MIGRATE_DIRECTORY`, then"
+        " `Migrate(directory=...)` (relative to the working directory, as in"
+        " Flask-Migrate).",
+    ),
+    Setting(
+        "MIGRATE_EXCLUDE_BINDS",
+        "exclude_binds",
+        (),
+        _names,
+        "Binds never migrated (read-only replicas, databases owned by another"
+        " app): no command connects to them and autogenerate ignores their"
+        " models.",
+    ),
+    Setting(
+        "MIGRATE_SCHEMAS",
+        "schemas",
+        (),
+        _names,
+        "PostgreSQL tenant schemas: `upgrade`, `downgrade`, `current` and"
+        " `uninstall` run once per schema, each with its own version table and"
+        " ledger (same as `--schema`).",
+    ),
+    Setting(
+        "MIGRATE_REVISION_CACHE",
+        "revision_cache",
+        True,
+        _flag,
+        "Keep what each revision file declares (id, parents, labels, docstring)"
+        " in `<migrations>/.flask_migrate_ext/`, so commands build the revision"
+        " graph without executing unchanged files. Any added, removed, renamed"
+        " or edited file is re-read; `False` executes every file on every"
+        " command, as Flask-Migrate does. See [](benchmarks.md).",
+    ),
+)
+
+_BY_KEY = {setting.key: setting for setting in SETTINGS}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The app's ``MIGRATE_*`` settings, read and checked once per command."""
+
+    lock: LockSetting = True
+    lock_timeout: float = 600.0
+    transaction_mode: TransactionMode | None = None
+    log_table: str | None = DEFAULT_LOG_TABLE
+    db_lock_timeout: float | None = None
+    statement_timeout: float | None = None
+    directory: str | None = None
+    exclude_binds: tuple[str, ...] = ()
+    schemas: tuple[str, ...] = ()
+    revision_cache: bool = True
+
+    @classmethod
+    def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
+        """Read every ``MIGRATE_*`` key of ``config``.
+
+        :raises SettingsError: A value of the wrong type or out of range,
+            naming the key and what it accepts.
+        """
+        values = {
+            setting.field: setting.parse(
+                setting.key, config.get(setting.key, setting.default)
+            )
+            for setting in SETTINGS
+        }
+        return cls(**values)
+
+    @property
+    def per_revision(self) -> bool | None:
+        """The transaction mode as a flag; ``None`` when env.py decides."""
+        if self.transaction_mode is None:
+            return None
+        return self.transaction_mode == "per-revision"
+
+
+def set_defaults(config: t.MutableMapping[str, t.Any]) -> None:
+    """Put every key's default into ``config`` where the app set none."""
+    for setting in SETTINGS:
+        config.setdefault(setting.key, setting.default)
+
+
+def misspelled_keys(config: t.Mapping[str, t.Any]) -> list[tuple[str, str]]:
+    """``MIGRATE_*`` keys that look like a typo of a known one:
+    ``(given, meant)`` pairs."""
+    found = []
+    for key in config:
+        if key.startswith("MIGRATE_") and key not in _BY_KEY:
+            close = difflib.get_close_matches(key, _BY_KEY, n=1, cutoff=0.85)
+            if close:
+                found.append((key, close[0]))
+    return found
+
+
+def markdown_table() -> str:
+    """The docs' table of settings (``docs/configuration.md`` includes it)."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        default = setting.shown_default
+        if default is None:
+            value = setting.default
+            default = "none" if value is None else f"`{value!r}`".replace("'", '"')
+            if value == ():
+                default = "`()`"
+        rows.append(f"| `{setting.key}` | {default} | {setting.doc} |")
+    return "\n".join(rows)
