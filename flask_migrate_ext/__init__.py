@@ -37,6 +37,7 @@ if t.TYPE_CHECKING:
     from .api import check as check
     from .api import current as current
     from .api import downgrade as downgrade
+    from .api import DroppedTable as DroppedTable
     from .api import edit as edit
     from .api import heads as heads
     from .api import history as history
@@ -48,6 +49,8 @@ if t.TYPE_CHECKING:
     from .api import revision as revision
     from .api import show as show
     from .api import stamp as stamp
+    from .api import uninstall as uninstall
+    from .api import UninstallResult as UninstallResult
     from .api import upgrade as upgrade
     from .api import upgrade_env as upgrade_env
     from .compat import catch_errors as catch_errors
@@ -78,12 +81,15 @@ _API_FUNCTIONS = frozenset(
         "revision",
         "show",
         "stamp",
+        "uninstall",
         "upgrade",
         "upgrade_env",
     }
 )
 _LAZY = {
     **{name: "api" for name in _API_FUNCTIONS},
+    "DroppedTable": "api",
+    "UninstallResult": "api",
     "catch_errors": "compat",
     "log": "compat",
     "Config": "config",
@@ -135,6 +141,7 @@ __all__ = [
     "DatabaseUnreachableError",
     "DirectoryExistsError",
     "DirectoryNotFoundError",
+    "DroppedTable",
     "EnvUpgrade",
     "ExitCode",
     "Migrate",
@@ -153,6 +160,7 @@ __all__ = [
     "SchemaDriftError",
     "Step",
     "TemplateNotFoundError",
+    "UninstallResult",
     "__version__",
     "alembic_version",
     "catch_errors",

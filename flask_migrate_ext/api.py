@@ -24,7 +24,7 @@ from alembic.util import asbool
 from alembic.util import CommandError
 from flask import current_app
 
-from . import context_rules  # noqa: F401  (applies the rules to context.configure)
+from . import context_rules
 from . import diagnostics
 from . import envfile
 from . import errors
@@ -995,12 +995,6 @@ def uninstall(
     return [UninstallResult(settings.targets[0].name, tuple(dropped))]
 
 
-def _own_table_names() -> list[str]:
-    """The extension's tables (those hidden from autogenerate), ledger first."""
-    ledger = ledger_table_name()
-    return [ledger, LOCK_TABLE] if ledger else [LOCK_TABLE]
-
-
 def _check_before_uninstall(state: MigrateState) -> None:
     try:
         _check_ledgers(state)
@@ -1055,7 +1049,9 @@ def _uninstall_here(
 def _present(engine: sa.Engine) -> list[str]:
     with engine.connect() as connection:
         inspector = sa.inspect(connection)
-        return [name for name in _own_table_names() if inspector.has_table(name)]
+        return [
+            name for name in context_rules.own_tables() if inspector.has_table(name)
+        ]
 
 
 def _drop(

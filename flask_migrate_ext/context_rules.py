@@ -131,13 +131,11 @@ def _revision_rules(
     return process_revision_directives
 
 
-def own_tables() -> set[str]:
-    """The tables the extension keeps for itself in the app's databases."""
-    tables = {LOCK_TABLE}
-    name = ledger_table_name()
-    if name:
-        tables.add(name)
-    return tables
+def own_tables() -> list[str]:
+    """The tables the extension keeps for itself in the app's databases,
+    the ledger first."""
+    ledger = ledger_table_name()
+    return [ledger, LOCK_TABLE] if ledger else [LOCK_TABLE]
 
 
 def _hide_own_tables(
@@ -145,7 +143,7 @@ def _hide_own_tables(
 ) -> t.Callable[..., bool]:
     """Hide the extension's tables (the ledger, the lock table) from
     autogenerate, as Alembic hides its version table; then ask env.py's."""
-    own = own_tables()
+    own = set(own_tables())
 
     def include_name(name: str | None, type_: str, parent_names: t.Any) -> bool:
         if type_ == "table" and name in own:

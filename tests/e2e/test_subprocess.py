@@ -83,8 +83,9 @@ ALL_COMMANDS_FM = {
     "stamp",
     "upgrade",
 }
-#: Ours alone: mark a partially applied revision as dealt with.
-ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve", "upgrade-env"}
+#: Ours alone: mark a partially applied revision as dealt with, bring env.py
+#: up to date, drop our own tables to switch back to Flask-Migrate.
+ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve", "upgrade-env", "uninstall"}
 
 D = {"-d", "--directory"}
 X = {"-x", "--x-arg"}
