@@ -25,9 +25,9 @@ from .errors import RevisionGraphError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
 from .errors import TemplateNotFoundError
-from .extension import _MigrateConfig  # noqa: F401  (Flask-Migrate's name)
 from .extension import Migrate
-from .extension import MigrateState
+from .state import _MigrateConfig  # noqa: F401  (Flask-Migrate's name)
+from .state import MigrateState
 
 if t.TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -53,14 +53,14 @@ if t.TYPE_CHECKING:
     from .api import UninstallResult as UninstallResult
     from .api import upgrade as upgrade
     from .api import upgrade_env as upgrade_env
+    from .apply.runner import RunResult as RunResult
+    from .apply.runner import Step as Step
     from .compat import catch_errors as catch_errors
     from .compat import log as log
-    from .config import Config as Config
-    from .databases import SQLAlchemyDatabases as SQLAlchemyDatabases
-    from .databases import SQLAlchemyLiteDatabases as SQLAlchemyLiteDatabases
-    from .envfile import EnvUpgrade as EnvUpgrade
-    from .runner import RunResult as RunResult
-    from .runner import Step as Step
+    from .databases.adapters import SQLAlchemyDatabases as SQLAlchemyDatabases
+    from .databases.adapters import SQLAlchemyLiteDatabases as SQLAlchemyLiteDatabases
+    from .history.config import Config as Config
+    from .history.envfile import EnvUpgrade as EnvUpgrade
 
 __version__ = "0.1.0.dev0"
 
@@ -92,12 +92,12 @@ _LAZY = {
     "UninstallResult": "api",
     "catch_errors": "compat",
     "log": "compat",
-    "Config": "config",
-    "EnvUpgrade": "envfile",
-    "SQLAlchemyDatabases": "databases",
-    "SQLAlchemyLiteDatabases": "databases",
-    "RunResult": "runner",
-    "Step": "runner",
+    "Config": "history.config",
+    "EnvUpgrade": "history.envfile",
+    "SQLAlchemyDatabases": "databases.adapters",
+    "SQLAlchemyLiteDatabases": "databases.adapters",
+    "RunResult": "apply.runner",
+    "Step": "apply.runner",
 }
 
 

@@ -6,217 +6,18 @@ this module. Alembic is imported when a command runs.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import dataclasses
 import os
 import typing as t
 
-from flask import current_app
 from flask import Flask
 
-from .errors import NotInitializedError
-from .errors import UnknownBindError
 from .settings import set_defaults
-from .settings import Settings
+from .state import ConfigureCallback
+from .state import get_state
+from .state import MigrateState
 
 if t.TYPE_CHECKING:
-    import sqlalchemy as sa
     from alembic.config import Config
-    from alembic.operations import ops
-    from alembic.runtime.migration import MigrationContext
-
-ConfigureCallback = t.Callable[["Config"], "Config"]
-ProcessRevisionDirectives = t.Callable[
-    ["MigrationContext", t.Any, "list[ops.MigrationScript]"], None
-]
-
-
-@dataclasses.dataclass(frozen=True)
-class RunState:
-    """What the command running now asks of env.py, beyond ``Migrate()``'s options.
-
-    env.py files written by Flask-Migrate are not ours to edit, so a command
-    does not hand them its options through ``configure_args``: they are
-    applied where env.py calls Alembic's ``context.configure`` (see
-    :mod:`flask_migrate_ext.context_rules`).
-    """
-
-    #: The ``flask db`` CLI runs the command (not an app calling the API).
-    cli: bool = False
-    #: Databases chosen with ``--bind``; empty for all of them.
-    binds: tuple[str, ...] = ()
-    #: ``context.configure`` options that win over what env.py passes
-    #: (a tenant schema's version table, an explicit transaction mode).
-    overrides: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
-    #: ``context.configure`` options used when neither env.py nor
-    #: ``Migrate()`` gives one.
-    fallbacks: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
-    #: Called after env.py's ``process_revision_directives``, before the
-    #: "no changes, no file" rule.
-    revision_watchers: tuple[ProcessRevisionDirectives, ...] = ()
-    #: An API function is running: the rules apply to ``context.configure``.
-    active: bool = False
-    #: The app's ``MIGRATE_*`` settings, read when the command started.
-    settings: Settings | None = None
-
-
-_NO_RUN = RunState()
-_run_state: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
-    "flask_migrate_ext_run_state", default=None
-)
-
-
-def run_state() -> RunState:
-    """The state of the command running now (defaults outside any command)."""
-    return _run_state.get() or _NO_RUN
-
-
-@contextlib.contextmanager
-def running(
-    *,
-    overrides: t.Mapping[str, t.Any] | None = None,
-    fallbacks: t.Mapping[str, t.Any] | None = None,
-    revision_watcher: ProcessRevisionDirectives | None = None,
-    **changes: t.Any,
-) -> t.Iterator[RunState]:
-    """Change the run state inside the block; options add to the outer ones."""
-    current = run_state()
-    if overrides:
-        changes["overrides"] = {**current.overrides, **overrides}
-    if fallbacks:
-        changes["fallbacks"] = {**current.fallbacks, **fallbacks}
-    if revision_watcher is not None:
-        changes["revision_watchers"] = (*current.revision_watchers, revision_watcher)
-    state = dataclasses.replace(current, **changes)
-    token = _run_state.set(state)
-    try:
-        yield state
-    finally:
-        _run_state.reset(token)
-
-
-def current_settings() -> Settings:
-    """The current app's settings: those the running command read when it
-    started, else read now."""
-    return run_state().settings or Settings.from_config(current_app.config)
-
-
-def selected_bind_names() -> tuple[str, ...]:
-    """The databases chosen with ``--bind``; empty when none were."""
-    return run_state().binds
-
-
-def in_cli() -> bool:
-    """Whether the ``flask db`` CLI is running the current command."""
-    return run_state().cli
-
-
-@dataclasses.dataclass(eq=False)
-class MigrateState:
-    """Per-app state, stored as ``app.extensions["migrate"]``.
-
-    ``env.py`` files written by Flask-Migrate read ``db``, ``directory``,
-    ``configure_args``, ``metadata`` and ``migrate`` from it, so those names
-    are part of the compatibility promise.
-    """
-
-    migrate: Migrate
-    db: t.Any
-    directory: str
-    command: str
-    context_kwargs: dict[str, t.Any]
-
-    @property
-    def configure_args(self) -> dict[str, t.Any]:
-        """The keyword arguments given to ``Migrate()`` and ``init_app()`` for
-        Alembic's ``context.configure``, as Flask-Migrate's env.py reads them.
-
-        Exactly what the app passed; the extension's own rules are applied
-        inside ``context.configure`` instead, so they never collide with the
-        arguments an env.py passes itself. A new dict on every access: an env.py
-        that stores a hook in it must not leak that hook into later runs.
-        """
-        return dict(self.context_kwargs)
-
-    def all_database_names(self) -> list[str]:
-        """Every database to migrate: ``""`` (the default database, when the
-        app has one) and each bind, less ``MIGRATE_EXCLUDE_BINDS``."""
-        excluded = set(current_settings().exclude_binds)
-        return [name for name in self.known_database_names() if name not in excluded]
-
-    def known_database_names(self) -> list[str]:
-        """Every database the app configures, migrated or not."""
-        binds = current_app.config.get("SQLALCHEMY_BINDS")
-        if binds is not None:
-            names = list(binds)
-        else:
-            bind_names = getattr(self.db, "bind_names", None)
-            names = list(bind_names() if bind_names is not None else ())
-        engines = getattr(self.db, "engines", None)
-        has_default = not isinstance(engines, t.Mapping) or None in engines
-        return ["", *names] if has_default else names
-
-    def database_names(self) -> list[str]:
-        """The databases this command works on: all of them, or those chosen
-        with ``--bind``. The multi-database env.py templates call this."""
-        names = self.all_database_names()
-        selected = run_state().binds
-        return [name for name in names if name in selected] if selected else names
-
-    @property
-    def metadata(self) -> sa.MetaData:
-        """The default metadata; very old env.py files read it from here."""
-        if self.db is None:
-            raise NotInitializedError(_NO_DB_MESSAGE)
-        metadatas = getattr(self.db, "metadatas", None)
-        if metadatas is not None:
-            return t.cast("sa.MetaData", metadatas[None])
-        return t.cast("sa.MetaData", self.db.metadata)
-
-
-#: Flask-Migrate's name for the same object, for code that refers to it.
-_MigrateConfig = MigrateState
-
-_NO_DB_MESSAGE = (
-    "Migrate was not given a database: use Migrate(app, db) or"
-    " migrate.init_app(app, db)."
-)
-
-
-def ledger_table_name() -> str | None:
-    """The ledger table of the current app (``MIGRATE_LOG_TABLE``), or ``None``."""
-    return current_settings().log_table
-
-
-def revision_cache_enabled() -> bool:
-    """Whether the current app keeps the revision-graph cache
-    (``MIGRATE_REVISION_CACHE``, on by default)."""
-    return current_settings().revision_cache
-
-
-def database_names() -> list[str]:
-    """The current app's databases that this command works on."""
-    return get_state().database_names()
-
-
-@contextlib.contextmanager
-def selected_binds(names: t.Sequence[str] | None) -> t.Iterator[None]:
-    """Work on the databases named in ``names`` only (``--bind``)."""
-    if not names:
-        yield
-        return
-    state = get_state()
-    known = state.all_database_names()
-    unknown = [name for name in names if name not in known]
-    if unknown:
-        listed = ", ".join(repr(name) for name in known if name) or "none"
-        raise UnknownBindError(
-            f"No database named {', '.join(map(repr, unknown))} to migrate;"
-            f" the app's binds are: {listed}."
-        )
-    with running(binds=tuple(names)):
-        yield
 
 
 class Migrate:
@@ -295,7 +96,7 @@ class Migrate:
             command=self.command,
             context_kwargs=context_kwargs,
         )
-        from .lazy_cli import LazyMigrateGroup
+        from .cli.lazy import LazyMigrateGroup
 
         app.cli.add_command(LazyMigrateGroup(self.command))
 
@@ -327,7 +128,7 @@ class Migrate:
             the command group.
         :param opts: Names of ``cmd_opts`` flags to set to ``True``.
         """
-        from .config import build_config
+        from .history.config import build_config
 
         state = get_state()
         return build_config(state, directory, x_arg, opts)
@@ -336,49 +137,3 @@ class Migrate:
 def _given(kwargs: dict[str, t.Any], **optional: t.Any) -> dict[str, t.Any]:
     """``kwargs`` plus those of ``optional`` that were given (not ``None``)."""
     return {**kwargs, **{k: v for k, v in optional.items() if v is not None}}
-
-
-def get_state(app: Flask | None = None) -> MigrateState:
-    """Return the extension state of ``app`` (the current app by default)."""
-    if app is None:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-    state = app.extensions.get("migrate")
-    if not isinstance(state, MigrateState):
-        raise NotInitializedError(
-            "flask_migrate_ext is not initialised on this app: call"
-            " Migrate(app, db) or migrate.init_app(app, db)."
-        )
-    return state
-
-
-def get_engine(state: MigrateState, name: str = "") -> sa.Engine:
-    """The engine of database ``name`` (``""`` is the default database)."""
-    db = get_db(state)
-    engines = getattr(db, "engines", None)
-    if engines is not None:
-        return t.cast("sa.Engine", engines[name or None])
-    if name:
-        return t.cast("sa.Engine", db.get_engine(bind=name))
-    return t.cast("sa.Engine", db.engine)
-
-
-def get_db(state: MigrateState) -> t.Any:
-    """Return the state's database object, or explain how to give one."""
-    if state.db is None:
-        raise NotInitializedError(_NO_DB_MESSAGE)
-    return state.db
-
-
-def resolve_directory(
-    state: MigrateState, directory: str | os.PathLike[str] | None
-) -> str:
-    """The migration directory: the one given (``-d``, ``FLASK_DB_DIRECTORY``),
-    else ``MIGRATE_DIRECTORY`` from the app config (relative to the app's root
-    path, so commands work from any folder), else ``Migrate(directory=...)``
-    (relative to the working directory, as with Flask-Migrate)."""
-    if directory is not None:
-        return os.fspath(directory)
-    configured = current_settings().directory
-    if configured:
-        return os.path.join(current_app.root_path, os.fspath(configured))
-    return state.directory

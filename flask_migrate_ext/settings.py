@@ -21,6 +21,8 @@ TransactionMode = t.Literal["per-revision", "all"]
 
 #: The ledger table's name unless ``MIGRATE_LOG_TABLE`` says otherwise.
 DEFAULT_LOG_TABLE = "flask_migrate_ext_log"
+#: The lock table of ``MIGRATE_LOCK = "table"``.
+LOCK_TABLE = "flask_migrate_ext_lock"
 
 
 @dataclasses.dataclass(frozen=True)

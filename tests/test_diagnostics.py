@@ -14,7 +14,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from conftest import AppFactory
 from flask_migrate_ext import Migrate
-from flask_migrate_ext.diagnostics import NO_MODELS
+from flask_migrate_ext.autogenerate.diagnostics import NO_MODELS
 from helpers import invoke
 
 NAMING_CONVENTION = {

@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 
 from conftest import AppFactory
-from flask_migrate_ext import envfile
+from flask_migrate_ext.history import envfile
 from helpers import invoke
 from helpers import table_names
 from helpers import version_rows

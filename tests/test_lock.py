@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from flask_migrate_ext import ExitCode
-from flask_migrate_ext.lock import LockTarget
-from flask_migrate_ext.lock import migration_lock
+from flask_migrate_ext.apply.lock import LockTarget
+from flask_migrate_ext.apply.lock import migration_lock
 from helpers import version_rows
 from helpers import write_revision
 

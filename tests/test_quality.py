@@ -31,6 +31,35 @@ def test_tool_passes(command: list[str]) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_layers_contract_holds() -> None:
+    """cli -> api -> apply -> history/autogenerate -> databases -> state ->
+    settings/report -> errors, as declared in pyproject.toml."""
+    done = subprocess.run(
+        [Path(sys.executable).parent / "lint-imports", "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 kept, 0 broken" in done.stdout
+
+
+def test_no_import_cycles() -> None:
+    import grimp
+
+    graph = grimp.build_graph("flask_migrate_ext", exclude_type_checking_imports=True)
+    cycles = sorted(
+        f"{importer} -> {imported}"
+        for importer in graph.modules
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if not importer.startswith(f"{imported}.")  # a package and its own modules
+        and imported != "flask_migrate_ext"
+        and graph.chain_exists(importer=imported, imported=importer)
+    )
+    assert cycles == []
+
+
 TEMPLATE_ENVS = sorted((ROOT / "flask_migrate_ext" / "templates").glob("*/env.py"))
 
 

@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 
 from flask_migrate_ext import api
-from flask_migrate_ext import quick
+from flask_migrate_ext.history import quick
 from helpers import invoke
 
 REVISION = """{doc}

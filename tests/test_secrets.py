@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flask_migrate_ext.urls import masked
+from flask_migrate_ext.databases.urls import masked
 from helpers import invoke
 from helpers import run_flask
 

@@ -16,19 +16,19 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-import flask_migrate_ext.cli
+import flask_migrate_ext.cli.commands
 from conftest import AppFactory
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from flask_migrate_ext.api import DroppedTable
 from flask_migrate_ext.api import uninstall
 from flask_migrate_ext.api import UninstallResult
-from flask_migrate_ext.ledger import ledger_table
-from flask_migrate_ext.ledger import utcnow
-from flask_migrate_ext.lock import LOCK_TABLE
-from flask_migrate_ext.lock import lock_table
-from flask_migrate_ext.lock import LockTarget
-from flask_migrate_ext.lock import migration_lock
+from flask_migrate_ext.apply.ledger import ledger_table
+from flask_migrate_ext.apply.ledger import utcnow
+from flask_migrate_ext.apply.lock import lock_table
+from flask_migrate_ext.apply.lock import LockTarget
+from flask_migrate_ext.apply.lock import migration_lock
+from flask_migrate_ext.settings import LOCK_TABLE
 from helpers import invoke
 from helpers import run_flask
 from helpers import table_names
@@ -72,7 +72,9 @@ def count_rows(url: str, table: str) -> int:
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let the command think it runs on a terminal (CliRunner has none)."""
-    monkeypatch.setattr(flask_migrate_ext.cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(
+        flask_migrate_ext.cli.commands, "_stdin_is_terminal", lambda: True
+    )
 
 
 # -- what is dropped, what is kept ---------------------------------------------

@@ -212,7 +212,7 @@ app = Flask(__name__)
 app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite://"
 Migrate(app, SQLAlchemy(app))
 
-LOADED = ("alembic", "flask_migrate_ext.cli")
+LOADED = ("alembic", "flask_migrate_ext.cli.commands")
 atexit.register(
     lambda: print("loaded:", [m for m in LOADED if m in sys.modules], file=sys.stderr)
 )
@@ -262,4 +262,4 @@ def test_flask_help_loads_neither_commands_nor_alembic(tmp_path: Path) -> None:
     assert "db      Perform database migrations." in helped.stdout
     assert "loaded: []" in helped.stderr
     group_help = run_flask(tmp_path, "--app", "app", "db", "--help")
-    assert "loaded: ['flask_migrate_ext.cli']" in group_help.stderr
+    assert "loaded: ['flask_migrate_ext.cli.commands']" in group_help.stderr

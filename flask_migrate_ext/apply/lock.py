@@ -30,9 +30,10 @@ import zlib
 
 import sqlalchemy as sa
 
-from .errors import LockTimeoutError
-from .report import report
-from .urls import masked
+from ..databases.urls import masked
+from ..errors import LockTimeoutError
+from ..report import report
+from ..settings import LOCK_TABLE
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -41,7 +42,6 @@ LockMode = t.Literal["session", "table"]
 
 #: How often a waiting process asks again.
 POLL_INTERVAL = 0.25
-LOCK_TABLE = "flask_migrate_ext_lock"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask import Flask
 
-from .errors import DatabaseNotConfiguredError
+from ..errors import DatabaseNotConfiguredError
 
 if t.TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine

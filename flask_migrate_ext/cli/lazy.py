@@ -20,8 +20,8 @@ from flask.cli import AppGroup
 from flask.cli import NoAppException
 from flask.cli import ScriptInfo
 
+from ..errors import ExitCode
 from . import collector
-from .errors import ExitCode
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -96,7 +96,7 @@ class LazyMigrateGroup(_DelegatingGroup):
     when used. Anything else asked of it is the real group's too."""
 
     def target(self) -> click.Group:
-        from .cli import db
+        from .commands import db
 
         return db
 

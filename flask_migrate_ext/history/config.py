@@ -10,16 +10,16 @@ from pathlib import Path
 
 from alembic.config import Config as AlembicConfig
 
-from .cli import group_x_args
-from .extension import in_cli
-from .extension import resolve_directory
-from .extension import revision_cache_enabled
+from ..state import in_cli
+from ..state import resolve_directory
+from ..state import revision_cache_enabled
+from ..state import run_state
 
 if t.TYPE_CHECKING:
-    from .extension import MigrateState
+    from ..state import MigrateState
 
 #: Where the templates shipped with the package live.
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
 
 
 class _CurrentStdout:
@@ -84,7 +84,7 @@ def build_config(
     for name in opts or ():
         setattr(config.cmd_opts, name, True)
     if not hasattr(config.cmd_opts, "x"):
-        x_values = group_x_args()
+        x_values = list(run_state().group_x_args)
         if isinstance(x_arg, str):
             x_values.append(x_arg)
         elif x_arg is not None:

@@ -18,7 +18,7 @@ import hashlib
 import os
 import typing as t
 
-from . import errors
+from .. import errors
 from .config import TEMPLATES_DIR
 
 Status = t.Literal["up-to-date", "upgraded", "refused", "available"]

@@ -13,8 +13,8 @@ import typing as t
 
 import sqlalchemy as sa
 
-from .errors import CommandFailedError
-from .extension import running
+from ..errors import CommandFailedError
+from ..state import running
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

@@ -21,12 +21,12 @@ import typing as t
 import click
 from flask.cli import AppGroup
 
+from ..errors import ExitCode
+from ..errors import first_line
+from ..errors import MigrateError
+from ..report import reporting_to
+from ..state import running
 from . import collector
-from .errors import ExitCode
-from .errors import first_line
-from .errors import MigrateError
-from .extension import running
-from .report import reporting_to
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
@@ -60,7 +60,7 @@ def _stop(signum: int, frame: object) -> None:
     # connection, which would otherwise wait for the statement to finish.
     # (Imported here: the runner has loaded it by the time a run is stopped,
     # and `flask --help` need not.)
-    from .interrupt import cancel_running
+    from ..apply.interrupt import cancel_running
 
     cancel_running()
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
@@ -101,7 +101,7 @@ def user_errors() -> t.Iterator[None]:
             collector.frozen(),
             _signals_unwind(),
             reporting_to(_echo_err),
-            running(cli=True),
+            running(cli=True, group_x_args=tuple(group_x_args())),
         ):
             yield
     except MigrateError as e:
@@ -132,7 +132,7 @@ def _echo_err(message: str) -> None:
 
 
 def _api() -> t.Any:
-    from . import api
+    from .. import api
 
     return api
 
@@ -529,7 +529,7 @@ def history_command(
 ) -> None:
     """List changeset scripts in chronological order."""
     if rev_range is None and not indicate_current:
-        from . import quick
+        from ..history import quick
 
         if quick.history(_directory(directory), verbose) is not None:
             return
@@ -548,7 +548,7 @@ def heads_command(
     directory: str | None, verbose: bool, resolve_dependencies: bool
 ) -> None:
     """Show current available heads in the script directory."""
-    from . import quick
+    from ..history import quick
 
     if quick.heads(_directory(directory), verbose) is not None:
         return
@@ -560,7 +560,7 @@ def heads_command(
 @verbose_option
 def branches_command(directory: str | None, verbose: bool) -> None:
     """Show current branch points."""
-    from . import quick
+    from ..history import quick
 
     if quick.branches(_directory(directory)) is not None:
         return

@@ -18,11 +18,12 @@ from alembic import util as alembic_util
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 
-from . import graph
-from .errors import first_line
-from .errors import MigrationFailedError
-from .errors import short_statement
-from .extension import running
+from ..errors import first_line
+from ..errors import MigrationFailedError
+from ..errors import short_statement
+from ..history import graph
+from ..report import report
+from ..state import running
 from .interrupt import cancellable
 from .interrupt import server_canceller
 from .ledger import DEFAULT_TABLE
@@ -31,7 +32,6 @@ from .ledger import ledger_table
 from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
-from .report import report
 from .tracking import failure_location
 from .tracking import StepTracker
 from .tracking import Timeouts

@@ -19,11 +19,8 @@ import typing as t
 
 import sqlalchemy as sa
 
-from .errors import PartiallyAppliedError
-from .settings import DEFAULT_LOG_TABLE
-
-if t.TYPE_CHECKING:
-    from .tracking import RunningStep
+from ..errors import PartiallyAppliedError
+from ..settings import DEFAULT_LOG_TABLE
 
 DEFAULT_TABLE = DEFAULT_LOG_TABLE
 
@@ -54,6 +51,18 @@ def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Tab
 def utcnow() -> datetime.datetime:
     """Now, in UTC, without a time zone (as the ledger stores it)."""
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+@dataclasses.dataclass
+class RunningStep:
+    """The step a database is running, kept for the failure report."""
+
+    revision: str
+    action: str
+    path: str | None
+    statements: int = 0
+    entry_id: int | None = None
+    started_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
 
 
 @dataclasses.dataclass(frozen=True)

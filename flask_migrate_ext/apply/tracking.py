@@ -10,32 +10,19 @@ transaction as the revision's own statements and the version table update.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import linecache
 import traceback
 import typing as t
 
 import sqlalchemy as sa
 
-from .ledger import utcnow
+from .ledger import RunningStep
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
     from alembic.runtime.migration import MigrationStep
 
     from .ledger import Ledger
-
-
-@dataclasses.dataclass
-class RunningStep:
-    """The step a database is running, kept for the failure report."""
-
-    revision: str
-    action: str
-    path: str | None
-    statements: int = 0
-    entry_id: int | None = None
-    started_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
 
 
 class StepTracker:

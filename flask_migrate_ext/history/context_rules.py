@@ -32,12 +32,12 @@ import typing as t
 from alembic.runtime.environment import EnvironmentContext
 from flask import current_app
 
-from .extension import database_names
-from .extension import get_state
-from .extension import ledger_table_name
-from .extension import ProcessRevisionDirectives
-from .extension import run_state
-from .lock import LOCK_TABLE
+from ..settings import LOCK_TABLE
+from ..state import database_names
+from ..state import get_state
+from ..state import ledger_table_name
+from ..state import ProcessRevisionDirectives
+from ..state import run_state
 
 if t.TYPE_CHECKING:
     from alembic.operations import ops

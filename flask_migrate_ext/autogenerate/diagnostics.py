@@ -14,9 +14,9 @@ import contextlib
 import dataclasses
 import typing as t
 
+from ..report import report
+from ..state import running
 from .diffs import describe_diff
-from .extension import running
-from .report import report
 
 if t.TYPE_CHECKING:
     from alembic.operations import ops

@@ -15,8 +15,8 @@ from alembic.config import Config
 from alembic.script import Script
 from alembic.script import ScriptDirectory
 
+from ..errors import RevisionGraphError
 from . import revision_cache
-from .errors import RevisionGraphError
 
 _DUPLICATE = re.compile(r"Revision (\S+) is present more than once")
 _MISSING = re.compile(r"Revision (\S+) referenced from (.+) is not present")

@@ -18,9 +18,9 @@ import sys
 import typing as t
 from pathlib import Path
 
-from .extension import get_state
-from .extension import resolve_directory
-from .extension import revision_cache_enabled
+from ..state import get_state
+from ..state import resolve_directory
+from ..state import revision_cache_enabled
 from .revision_cache import CachedLoad
 
 _Revision = tuple[Path, dict[str, t.Any]]

@@ -1,0 +1,322 @@
+"""What every API function shares: the error boundary, settings, the Alembic
+config, the databases and their ledgers."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import os
+import typing as t
+
+import sqlalchemy as sa
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from flask import current_app
+
+from .. import errors
+from ..apply.ledger import Ledger
+from ..apply.ledger import ledger_table
+from ..apply.lock import control_engine
+from ..apply.lock import LockTarget
+from ..apply.runner import RunResult
+from ..apply.runner import RunSettings
+from ..apply.tracking import Timeouts
+from ..databases.tenants import check_schemas
+from ..databases.tenants import in_schema
+from ..databases.urls import masked
+from ..history import graph
+from ..history.config import build_config
+from ..report import report
+from ..settings import misspelled_keys
+from ..settings import Settings
+from ..state import current_settings
+from ..state import database_names
+from ..state import get_db
+from ..state import get_engine
+from ..state import get_state
+from ..state import in_cli
+from ..state import ledger_table_name
+from ..state import MigrateState
+from ..state import running
+from ..state import selected_bind_names
+from ..state import selected_binds
+
+if t.TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import Script
+
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+XArg = str | t.Sequence[str] | None
+
+
+def _user_facing(f: F) -> F:
+    """Turn Alembic and database errors raised by ``f`` into typed errors."""
+
+    @functools.wraps(f)
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        with (
+            translate_errors(),
+            _host_logging_kept(),
+            running(active=True, settings=_read_settings()),
+            selected_binds(kwargs.get("binds")),
+        ):
+            return f(*args, **kwargs)
+
+    return t.cast(F, wrapper)
+
+
+def _read_settings() -> Settings | None:
+    """The app's settings, read once for the command; a likely typo in a
+    ``MIGRATE_*`` key is reported, as it would otherwise be ignored."""
+    if not current_app:
+        return None  # list_templates needs no app
+    app_config = current_app.config
+    for given, meant in misspelled_keys(app_config):
+        report(f"Warning: unknown setting {given}; did you mean {meant}?")
+    return Settings.from_config(app_config)
+
+
+@contextlib.contextmanager
+def _host_logging_kept() -> t.Iterator[None]:
+    """Leave the host app's logging as it was, outside the ``flask db`` CLI.
+
+    env.py files written by Flask-Migrate call ``logging.config.fileConfig``,
+    which disables every existing logger and replaces the root handlers; an
+    app calling ``upgrade()`` at startup would lose its logging. Ours skip
+    that outside the CLI; for theirs, the logging state is put back.
+    """
+    if in_cli():
+        yield
+        return
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in list(manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+    saved = [
+        (logger, logger.disabled, logger.level, list(logger.handlers), logger.propagate)
+        for logger in loggers
+    ]
+    try:
+        yield
+    finally:
+        for logger, disabled, level, handlers, propagate in saved:
+            logger.disabled = disabled
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def translate_errors() -> t.Iterator[None]:
+    """Re-raise Alembic's and SQLAlchemy's errors as :mod:`.errors` types."""
+    import sqlalchemy.exc as sa_exc
+
+    try:
+        yield
+    except errors.MigrateError:
+        raise
+    except CommandError as e:
+        raise _from_command_error(e) from e
+    except sa_exc.DBAPIError as e:
+        raise _from_dbapi_error(e) from e
+
+
+_COMMAND_ERRORS: list[tuple[str, type[errors.MigrateError]]] = [
+    ("Can't locate revision", errors.RevisionNotFoundError),
+    ("No such revision", errors.RevisionNotFoundError),
+    ("Target database is not up to date", errors.NotUpToDateError),
+    ("Path doesn't exist", errors.DirectoryNotFoundError),
+    # Raised by the multi-database env.py files, which cannot import this package.
+    ("Database not configured", errors.DatabaseNotConfiguredError),
+]
+
+
+def _from_command_error(e: CommandError) -> errors.MigrateError:
+    message = str(e)
+    for prefix, error_class in _COMMAND_ERRORS:
+        if message.startswith(prefix):
+            return error_class(message)
+    return errors.CommandFailedError(message)
+
+
+def _masked_url(e: BaseException) -> str:
+    # The templates' env.py tag a connection error with the database it came
+    # from; other env.py files do not, so only a single database is named.
+    tagged = getattr(e, "flask_migrate_ext_database", None)
+    try:
+        if tagged is not None:
+            name, url = tagged
+            shown = masked(url)
+            return f"database {name!r} at {shown}" if name else str(shown)
+        names = database_names()
+        if len(names) > 1:
+            listed = ", ".join(name or "<default>" for name in names)
+            return f"one of the databases ({listed})"
+        url = get_db(get_state()).engine.url
+    except Exception:  # the URL only decorates the message
+        return "the database"
+    return masked(url)
+
+
+def _from_dbapi_error(e: t.Any) -> errors.MigrateError:
+    reason = errors.first_line(e.orig) or type(e.orig).__name__
+    if e.statement is None or e.connection_invalidated:
+        # No statement: the error came from connecting, not from SQL.
+        return errors.DatabaseUnreachableError(
+            f"Cannot connect to {_masked_url(e)}: {reason}"
+        )
+    return errors.MigrationFailedError(
+        f"{reason}\n  while running: {errors.short_statement(e.statement)}"
+    )
+
+
+def _config(
+    directory: str | os.PathLike[str] | None,
+    x_arg: XArg = None,
+    opts: t.Iterable[str] | None = None,
+    needs_db: bool = True,
+) -> AlembicConfig:
+    """The command's config, after checking what the command needs exists."""
+    state = get_state()
+    if needs_db:
+        get_db(state)
+    config = build_config(state, directory, x_arg, opts)
+    location = config.get_main_option("script_location") or state.directory
+    if not os.path.isdir(location):
+        raise errors.DirectoryNotFoundError(
+            f"Migration directory {location!r} does not exist:"
+            f" run 'flask {state.command} init' to create it."
+        )
+    if selected_bind_names() and not _env_supports_binds(location):
+        raise errors.CommandFailedError(
+            f"--bind needs an env.py that can choose databases; {location}/env.py"
+            " migrates every database. It comes from an older template: copy the"
+            " current 'flask-multidb' template's env.py over it."
+        )
+    return config
+
+
+def _run_in_schemas(
+    schemas: t.Sequence[str] | None, sql: bool, run_one: t.Callable[[], RunResult]
+) -> RunResult:
+    """Run once, or once per tenant schema, reporting each schema."""
+    names = _schema_names(schemas)
+    if not names:
+        return run_one()
+    if sql:
+        raise errors.CommandFailedError(
+            "--sql and tenant schemas don't mix: generate the SQL once and run"
+            " it in each schema."
+        )
+    engine = _schema_engine(names)
+    combined = RunResult()
+    for schema in names:
+        report(f"Schema {schema}:")
+        with in_schema(engine, schema):
+            result = run_one()
+        combined.steps.extend(
+            dataclasses.replace(step, schema=schema) for step in result.steps
+        )
+    return combined
+
+
+def _schema_names(schemas: t.Sequence[str] | None) -> list[str]:
+    if schemas:
+        return list(schemas)
+    return list(current_settings().schemas)
+
+
+def _schema_engine(names: list[str]) -> sa.Engine:
+    state = get_state()
+    if len(database_names()) > 1:
+        raise errors.CommandFailedError(
+            "Tenant schemas work with a single database; use --bind to choose one."
+        )
+    engine = get_engine(state, database_names()[0])
+    sync_engine = t.cast(sa.Engine, getattr(engine, "sync_engine", engine))
+    check_schemas(control_engine(engine), names)
+    return sync_engine
+
+
+def _env_supports_binds(location: str) -> bool:
+    try:
+        with open(os.path.join(location, "env.py"), encoding="utf-8") as f:
+            return "database_names" in f.read()
+    except OSError:
+        return True  # let Alembic report the missing env.py
+
+
+def _run_settings(
+    state: MigrateState, lock: bool | None, lock_timeout: float | None
+) -> RunSettings:
+    """Settings for one run: arguments first, then app config, then defaults."""
+    settings = current_settings()
+    return RunSettings(
+        lock=settings.lock is not False if lock is None else lock,
+        lock_mode="table" if settings.lock == "table" else "session",
+        lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
+        transaction_per_revision=settings.per_revision,
+        targets=_targets(state),
+        ledger_table=settings.log_table,
+        command=state.command,
+        timeouts=Timeouts(
+            lock=settings.db_lock_timeout, statement=settings.statement_timeout
+        ),
+    )
+
+
+def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
+    version_table = state.context_kwargs.get("version_table", "alembic_version")
+    targets = []
+    for name in database_names():
+        engine = get_engine(state, name)
+        targets.append(LockTarget(name, control_engine(engine), version_table, engine))
+    return tuple(targets)
+
+
+def _ledger() -> Ledger | None:
+    name = ledger_table_name()
+    return Ledger(ledger_table(name)) if name else None
+
+
+def _check_ledgers(state: MigrateState) -> None:
+    """Raise :class:`PartiallyAppliedError` if a revision was left half-done."""
+    ledger = _ledger()
+    if ledger is not None:
+        for target in _targets(state):
+            ledger.check_clean(target.engine, target.name, state.command)
+
+
+def _scripts(config: AlembicConfig) -> ScriptDirectory:
+    """The migration scripts, with a broken revision graph reported by file."""
+    return graph.scripts(config)
+
+
+def _path(script: Script | None | list[Script | None]) -> str | None:
+    if isinstance(script, list):
+        script = next((s for s in script if s is not None), None)
+    return script.path if script is not None else None
+
+
+def _run_read_only(
+    config: AlembicConfig,
+    script: ScriptDirectory,
+    fn: t.Callable[[tuple[str, ...], MigrationContext], None],
+) -> None:
+    """Run env.py with a work function that only reads the database."""
+
+    def work(heads: tuple[str, ...], context: MigrationContext) -> list[t.Any]:
+        fn(heads, context)
+        return []
+
+    with EnvironmentContext(config, script, fn=work, dont_mutate=True):
+        script.run_env()

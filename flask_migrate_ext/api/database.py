@@ -1,0 +1,342 @@
+"""API functions that change a database: upgrade, downgrade, stamp, resolve,
+uninstall."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import typing as t
+
+import sqlalchemy as sa
+
+from .. import errors
+from ..apply.lock import LockTarget
+from ..apply.lock import migration_lock
+from ..apply.runner import run
+from ..apply.runner import RunResult
+from ..apply.runner import RunSettings
+from ..databases.tenants import in_schema
+from ..history import context_rules
+from ..report import report
+from ..settings import LOCK_TABLE
+from ..state import get_state
+from ..state import MigrateState
+
+if t.TYPE_CHECKING:
+    pass
+from .base import _check_ledgers
+from .base import _config
+from .base import _ledger
+from .base import _run_in_schemas
+from .base import _run_settings
+from .base import _schema_engine
+from .base import _schema_names
+from .base import _user_facing
+from .base import XArg
+
+
+@_user_facing
+def upgrade(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str = "head",
+    sql: bool = False,
+    tag: str | None = None,
+    x_arg: XArg = None,
+    *,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
+    binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
+) -> RunResult:
+    """Upgrade the database to a later revision.
+
+    :param revision: Target, ``head`` by default; with ``sql`` it may be a
+        ``start:end`` range.
+    :param lock: Take the migration lock; ``MIGRATE_LOCK`` by default.
+    :param lock_timeout: Seconds to wait for the lock; ``MIGRATE_LOCK_TIMEOUT``
+        (600) by default.
+    :param binds: With several databases, work on these only (``--bind``).
+    :param schemas: PostgreSQL tenant schemas to upgrade one after another,
+        each with its own version table; ``MIGRATE_SCHEMAS`` by default.
+    :return: The steps applied.
+    """
+    config = _config(directory, x_arg)
+    settings = _run_settings(get_state(), lock, lock_timeout)
+    return _run_in_schemas(
+        schemas,
+        sql,
+        lambda: run(config, "upgrade", revision, sql=sql, tag=tag, settings=settings),
+    )
+
+
+@_user_facing
+def downgrade(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str = "-1",
+    sql: bool = False,
+    tag: str | None = None,
+    x_arg: XArg = None,
+    *,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
+    binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
+) -> RunResult:
+    """Revert the database to an earlier revision, one step back by default.
+
+    :param lock: Take the migration lock; see :func:`upgrade`.
+    :param lock_timeout: Seconds to wait for the lock; see :func:`upgrade`.
+    :param binds: See :func:`upgrade`.
+    :param schemas: See :func:`upgrade`.
+    :return: The steps reverted.
+    """
+    if sql and revision == "-1":
+        revision = "head:-1"
+    config = _config(directory, x_arg)
+    settings = _run_settings(get_state(), lock, lock_timeout)
+    return _run_in_schemas(
+        schemas,
+        sql,
+        lambda: run(config, "downgrade", revision, sql=sql, tag=tag, settings=settings),
+    )
+
+
+@_user_facing
+def stamp(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str | t.Sequence[str] = "head",
+    sql: bool = False,
+    tag: str | None = None,
+    purge: bool = False,
+    *,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
+    binds: t.Sequence[str] | None = None,
+) -> RunResult:
+    """Set the version table to ``revision`` without running any migration.
+
+    :param purge: Empty the version table first, for a database whose
+        recorded revision no longer exists.
+    """
+    config = _config(directory)
+    settings = _run_settings(get_state(), lock, lock_timeout)
+    return run(
+        config, "stamp", revision, sql=sql, tag=tag, purge=purge, settings=settings
+    )
+
+
+@_user_facing
+def resolve(
+    directory: str | os.PathLike[str] | None = None,
+    revision: str = "",
+    applied: bool = False,
+) -> list[str]:
+    """Mark a partially applied revision as dealt with, so upgrades can go on.
+
+    After a revision failed part-way on a database that cannot roll back DDL
+    (MySQL, MariaDB), fix the schema by hand, then either say the revision's
+    changes were undone (``applied=False``: the next upgrade runs it again)
+    or completed (``applied=True``: the version table is stamped to it).
+
+    :return: The databases whose ledger had an entry resolved.
+    """
+    state = get_state()
+    config = _config(directory)
+    ledger = _ledger()
+    if ledger is None:
+        raise errors.CommandFailedError(
+            "The ledger is disabled (MIGRATE_LOG_TABLE), so there is nothing"
+            " to resolve."
+        )
+    resolved = []
+    settings = _run_settings(state, None, None)
+    with migration_lock(settings.targets, settings.lock_timeout, settings.lock_mode):
+        for target in settings.targets:
+            with target.engine.begin() as connection:
+                if ledger.resolve(connection, revision):
+                    resolved.append(target.name)
+    if not resolved:
+        raise errors.CommandFailedError(
+            f"No failed run of revision {revision!r} needs resolving."
+        )
+    if applied:
+        run(config, "stamp", revision, settings=settings)
+    outcome = "stamped as applied" if applied else "marked rolled back"
+    config.print_stdout("Resolved %s: %s.", revision, outcome)
+    return resolved
+
+
+@dataclasses.dataclass(frozen=True)
+class DroppedTable:
+    """One of the extension's own tables, dropped by :func:`uninstall`."""
+
+    #: The table's name.
+    name: str
+    #: How many rows it held; for the ledger, the runs whose record is lost.
+    rows: int
+    #: The tenant schema it was in (``--schema``); ``None`` for the default one.
+    schema: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class UninstallResult:
+    """What :func:`uninstall` dropped from one database (or would drop)."""
+
+    #: The database's name in the app; ``""`` is the default database.
+    database: str
+    #: The tables, in the order dropped; empty when none of ours was there.
+    tables: tuple[DroppedTable, ...] = ()
+
+
+@_user_facing
+def uninstall(
+    directory: str | os.PathLike[str] | None = None,
+    *,
+    binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
+    dry_run: bool = False,
+) -> list[UninstallResult]:
+    """Drop the extension's own tables, so that Flask-Migrate can take over.
+
+    The tables are the ledger (``MIGRATE_LOG_TABLE``, ``flask_migrate_ext_log``
+    by default) and the lock table (``flask_migrate_ext_lock``), in every
+    database the app migrates: the tables hidden from autogenerate. The
+    version table and the app's tables are left alone. The ledger's record
+    of past runs is lost; the next upgrade run with this package creates the
+    tables again.
+
+    Refuses while the ledger shows a revision left partially applied: that
+    record is what says which revision needs repair (see :func:`resolve`).
+
+    :param directory: Not used (the tables are found in the databases);
+        accepted so that every function takes the directory first.
+    :param binds: See :func:`upgrade`.
+    :param schemas: PostgreSQL tenant schemas to clean one after another;
+        ``MIGRATE_SCHEMAS`` by default.
+    :param lock: Take the migration lock while dropping; see :func:`upgrade`.
+    :param lock_timeout: Seconds to wait for the lock; see :func:`upgrade`.
+    :param dry_run: Drop nothing; return what would be dropped, after the
+        same checks.
+    :return: One entry per database, with the tables dropped and their row
+        counts.
+    :raises PartiallyAppliedError: A revision needs repair first.
+
+    .. versionadded:: 0.1
+    """
+    state = get_state()
+    settings = _run_settings(state, lock, lock_timeout)
+    names = _schema_names(schemas)
+    if not names:
+        return _uninstall_here(state, settings, dry_run)
+    engine = _schema_engine(names)
+    for schema in names:  # refuse before dropping anything in any schema
+        with in_schema(engine, schema):
+            _check_before_uninstall(state)
+    dropped: list[DroppedTable] = []
+    for schema in names:
+        with in_schema(engine, schema):
+            (result,) = _uninstall_here(state, settings, dry_run, schema)
+        dropped.extend(result.tables)
+    return [UninstallResult(settings.targets[0].name, tuple(dropped))]
+
+
+def _check_before_uninstall(state: MigrateState) -> None:
+    try:
+        _check_ledgers(state)
+    except errors.PartiallyAppliedError as e:
+        raise errors.PartiallyAppliedError(
+            f"{e} Not uninstalling: the ledger is the only record of this.",
+            entries=e.entries,
+        ) from None
+
+
+def _uninstall_here(
+    state: MigrateState,
+    settings: RunSettings,
+    dry_run: bool,
+    schema: str | None = None,
+) -> list[UninstallResult]:
+    """Drop the extension's tables from each database, in the current schema."""
+    found = {target.name: _present(target.engine) for target in settings.targets}
+    if not any(found.values()):
+        return [UninstallResult(name) for name in found]
+    if dry_run:
+        _check_before_uninstall(state)
+        return [
+            UninstallResult(
+                target.name,
+                _drop(target.engine, found[target.name], schema, dry_run=True),
+            )
+            for target in settings.targets
+        ]
+    # In table mode the lock is a row of the lock table: that table is
+    # dropped once the lock is released.
+    table_lock = settings.lock and settings.lock_mode == "table"
+    held: t.ContextManager[None] = contextlib.nullcontext()
+    if settings.lock:
+        held = migration_lock(
+            settings.targets, settings.lock_timeout, settings.lock_mode
+        )
+    dropped: dict[str, tuple[DroppedTable, ...]] = {}
+    with held:
+        _check_before_uninstall(state)
+        for target in settings.targets:
+            names = _present(target.engine)  # again, now that nothing changes
+            if table_lock:
+                names = [name for name in names if name != LOCK_TABLE]
+            dropped[target.name] = _drop(target.engine, names, schema)
+    if table_lock:
+        for target in settings.targets:
+            dropped[target.name] += _drop_lock_table_if_free(target, schema)
+    return [UninstallResult(name, tables) for name, tables in dropped.items()]
+
+
+def _present(engine: sa.Engine) -> list[str]:
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        return [
+            name for name in context_rules.own_tables() if inspector.has_table(name)
+        ]
+
+
+def _drop(
+    engine: sa.Engine,
+    names: t.Sequence[str],
+    schema: str | None,
+    *,
+    dry_run: bool = False,
+    only_if_empty: bool = False,
+) -> tuple[DroppedTable, ...]:
+    """Count each table's rows, then drop it (not with ``dry_run``)."""
+    dropped = []
+    with engine.begin() as connection:
+        for name in names:
+            table = sa.Table(name, sa.MetaData())
+            count = sa.select(sa.func.count()).select_from(table)
+            rows = int(connection.execute(count).scalar_one())
+            if only_if_empty and rows:
+                continue
+            if not dry_run:
+                table.drop(connection)
+            dropped.append(DroppedTable(name, rows, schema))
+    return tuple(dropped)
+
+
+def _drop_lock_table_if_free(
+    target: LockTarget, schema: str | None
+) -> tuple[DroppedTable, ...]:
+    """Drop the lock table unless another process holds a lock in it now."""
+    if LOCK_TABLE not in _present(target.engine):
+        return ()
+    dropped = _drop(target.engine, [LOCK_TABLE], schema, only_if_empty=True)
+    if not dropped:
+        where = f" in database {target.name!r}" if target.name else ""
+        report(
+            f"Kept {LOCK_TABLE}{where}: another process took the migration lock"
+            f" meanwhile. Run 'flask {get_state().command} uninstall' again"
+            " when it has finished."
+        )
+    return dropped

@@ -1,0 +1,262 @@
+"""API functions that create or change migration scripts: init, revision,
+migrate, merge, edit, upgrade_env."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from alembic import command as alembic_command
+
+from .. import errors
+from ..autogenerate import diagnostics
+from ..history import envfile
+from ..history.config import build_config
+from ..history.config import Config
+from ..history.config import TEMPLATES_DIR
+from ..history.envfile import EnvUpgrade
+from ..report import report
+from ..state import get_state
+from ..state import resolve_directory
+
+if t.TYPE_CHECKING:
+    pass
+from .base import _config
+from .base import _path
+from .base import _scripts
+from .base import _user_facing
+from .base import XArg
+
+
+def _available_templates() -> list[tuple[str, str]]:
+    found = []
+    for entry in sorted(TEMPLATES_DIR.iterdir()):
+        readme = entry / "README"
+        if readme.is_file():
+            with open(readme, encoding="utf-8") as f:
+                found.append((entry.name, f.readline().strip()))
+    return found
+
+
+@_user_facing
+def list_templates() -> list[tuple[str, str]]:
+    """List the templates ``init`` can use.
+
+    :return: ``(name, description)`` pairs, sorted by name.
+    """
+    config = Config()
+    templates = _available_templates()
+    config.print_stdout("Available templates:\n")
+    for name, synopsis in templates:
+        config.print_stdout("%s - %s", name, synopsis)
+    return templates
+
+
+@_user_facing
+def init(
+    directory: str | os.PathLike[str] | None = None,
+    multidb: bool = False,
+    template: str | None = None,
+    package: bool = False,
+) -> str:
+    """Create a new migration directory.
+
+    :param directory: Where to create it; the app's directory by default.
+    :param multidb: Use the multiple-database template.
+    :param template: Template name, or a path to a template directory.
+    :param package: Write ``__init__.py`` files in the new directories.
+    :return: The directory created.
+    """
+    state = get_state()
+    directory = resolve_directory(state, directory)
+    template_directory = None
+    if template is not None and ("/" in template or "\\" in template):
+        template_directory, template = os.path.split(template)
+    if template is None:
+        template = "flask-multidb" if multidb else "flask"
+    config = build_config(state, directory, template_directory=template_directory)
+    config.config_file_name = os.path.join(directory, "alembic.ini")
+    if not os.path.isdir(os.path.join(config.get_template_directory(), template)):
+        valid = ", ".join(name for name, _ in _available_templates())
+        raise errors.TemplateNotFoundError(
+            f"No template named {template!r}. Available templates: {valid}."
+        )
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise errors.DirectoryExistsError(
+            f"Directory {directory!r} already exists and is not empty."
+        )
+    alembic_command.init(config, directory, template=template, package=package)
+    return directory
+
+
+@_user_facing
+def revision(
+    directory: str | os.PathLike[str] | None = None,
+    message: str | None = None,
+    autogenerate: bool = False,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    *,
+    binds: t.Sequence[str] | None = None,
+) -> str | None:
+    """Create a new revision file.
+
+    :return: The path of the new file, or ``None`` when autogenerate found no
+        change (then no file is written) or with ``sql``.
+    """
+    return _write_revision(
+        directory,
+        None,
+        message,
+        autogenerate=autogenerate,
+        sql=sql,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+    )
+
+
+def _write_revision(
+    directory: str | os.PathLike[str] | None,
+    x_arg: XArg,
+    message: str | None,
+    autogenerate: bool,
+    verbose: bool = False,
+    **options: t.Any,
+) -> str | None:
+    opts = ["autogenerate"] if autogenerate else None
+    config = _config(directory, x_arg, opts=opts, needs_db=autogenerate)
+    had_revisions = bool(_scripts(config).get_heads())
+    if not autogenerate:
+        script = alembic_command.revision(config, message, **options)
+        return _path(script)
+    state = get_state()
+    location = config.get_main_option("script_location") or state.directory
+    hint = envfile.outdated_hint(location, state.command)
+    if hint is not None:
+        report(hint)
+    with diagnostics.watching() as watcher:
+        script = alembic_command.revision(config, message, autogenerate=True, **options)
+    path = _path(script)
+    diagnostics.explain(
+        watcher.comparisons, path is not None, had_revisions, verbose, state.command
+    )
+    return path
+
+
+@_user_facing
+def migrate(
+    directory: str | os.PathLike[str] | None = None,
+    message: str | None = None,
+    sql: bool = False,
+    head: str = "head",
+    splice: bool = False,
+    branch_label: str | None = None,
+    version_path: str | None = None,
+    rev_id: str | None = None,
+    x_arg: XArg = None,
+    *,
+    binds: t.Sequence[str] | None = None,
+    verbose: bool = False,
+) -> str | None:
+    """Autogenerate a new revision file (``revision --autogenerate``).
+
+    When nothing is found, the reason is reported (no models imported, tables
+    made by ``db.create_all()``), as is a revision that adds or drops
+    unnamed constraints.
+
+    :param verbose: Report the comparison table by table.
+    :return: The path of the new file, or ``None`` when the models match the
+        database (then no file is written).
+    """
+    return _write_revision(
+        directory,
+        x_arg,
+        message,
+        autogenerate=True,
+        verbose=verbose,
+        sql=sql,
+        head=head,
+        splice=splice,
+        branch_label=branch_label,
+        version_path=version_path,
+        rev_id=rev_id,
+    )
+
+
+@_user_facing
+def edit(
+    directory: str | os.PathLike[str] | None = None, revision: str = "current"
+) -> None:
+    """Open a revision file in ``$EDITOR``."""
+    config = _config(directory, needs_db=revision == "current")
+    _scripts(config)
+    alembic_command.edit(config, revision)
+
+
+@_user_facing
+def merge(
+    directory: str | os.PathLike[str] | None = None,
+    revisions: str | t.Sequence[str] = "",
+    message: str | None = None,
+    branch_label: str | None = None,
+    rev_id: str | None = None,
+) -> str | None:
+    """Create a revision that merges several revisions.
+
+    With no ``revisions``, all current heads are merged (Flask-Migrate would
+    create an unrelated second base revision instead).
+
+    :return: The path of the new file.
+    """
+    config = _config(directory, needs_db=False)
+    if not revisions:
+        heads = _scripts(config).get_heads()
+        if len(heads) < 2:
+            raise errors.CommandFailedError(
+                "Nothing to merge: there is only one head. Name the revisions"
+                " to merge, e.g. 'flask db merge heads'."
+            )
+        revisions = "heads"
+    script = alembic_command.merge(
+        config,
+        list(revisions) if not isinstance(revisions, str) else revisions,
+        message=message,
+        branch_label=branch_label,
+        rev_id=rev_id,
+    )
+    return _path(script)
+
+
+@_user_facing
+def upgrade_env(
+    directory: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    check: bool = False,
+    template: str | None = None,
+) -> EnvUpgrade:
+    """Bring the migration folder's ``env.py`` up to the current template.
+
+    An ``env.py`` written by Flask-Migrate or by an earlier version of this
+    package, and never edited, is replaced. One with local edits is left
+    alone (status ``"refused"``) unless ``force`` is given; then it is kept
+    as ``env.py.orig`` first.
+
+    :param force: Replace an ``env.py`` with local edits.
+    :param check: Only compare: write nothing.
+    :param template: The template to upgrade to; by default the one the file
+        came from (or looks like: multiple databases, async).
+    :return: The status, the diff from the old file to the new one, and the
+        paths involved.
+    """
+    config = _config(directory, needs_db=False)
+    location = config.get_main_option("script_location") or get_state().directory
+    return envfile.upgrade_env_file(
+        location, force=force, check=check, template=template
+    )

@@ -1,0 +1,1 @@
+"""What autogenerate compared and why, and readable diffs."""
