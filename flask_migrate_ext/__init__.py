@@ -3,6 +3,11 @@
 A drop-in replacement for Flask-Migrate: ``from flask_migrate_ext import
 Migrate``. Importing this package does not import Alembic; the API functions
 import it when they are called.
+
+The functions here are Flask-Migrate's: ``current``, ``heads``, ``history``,
+``show``, ``branches`` and ``list_templates`` print what Flask-Migrate prints
+(:mod:`.compat`), then return the data. :mod:`flask_migrate_ext.api` has the
+same functions without printing.
 """
 
 from __future__ import annotations
@@ -33,34 +38,39 @@ if t.TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
     from alembic.util import CommandError as CommandError
 
-    from .api import branches as branches
-    from .api import check as check
-    from .api import current as current
+    from .api import BranchPoint as BranchPoint
+    from .api import CheckResult as CheckResult
+    from .api import DatabaseState as DatabaseState
     from .api import downgrade as downgrade
     from .api import DroppedTable as DroppedTable
     from .api import edit as edit
-    from .api import heads as heads
-    from .api import history as history
     from .api import init as init
-    from .api import list_templates as list_templates
     from .api import merge as merge
     from .api import migrate as migrate
     from .api import resolve as resolve
+    from .api import Revision as Revision
     from .api import revision as revision
-    from .api import show as show
     from .api import stamp as stamp
+    from .api import Template as Template
     from .api import uninstall as uninstall
     from .api import UninstallResult as UninstallResult
     from .api import upgrade as upgrade
     from .api import upgrade_env as upgrade_env
     from .apply.runner import RunResult as RunResult
     from .apply.runner import Step as Step
+    from .compat import branches as branches
     from .compat import catch_errors as catch_errors
+    from .compat import check as check
+    from .compat import current as current
+    from .compat import heads as heads
+    from .compat import history as history
+    from .compat import list_templates as list_templates
     from .compat import log as log
+    from .compat import show as show
     from .databases.adapters import SQLAlchemyDatabases as SQLAlchemyDatabases
     from .databases.adapters import SQLAlchemyLiteDatabases as SQLAlchemyLiteDatabases
-    from .history.config import Config as Config
-    from .history.envfile import EnvUpgrade as EnvUpgrade
+    from .scripts.config import Config as Config
+    from .scripts.envfile import EnvUpgrade as EnvUpgrade
 
 __version__ = "0.1.0.dev0"
 
@@ -86,14 +96,25 @@ _API_FUNCTIONS = frozenset(
         "upgrade_env",
     }
 )
+#: Flask-Migrate's functions that print Alembic's output: printing wrappers
+#: over the API's functions of the same name.
+_PRINTING_FUNCTIONS = frozenset(
+    {"branches", "check", "current", "heads", "history", "list_templates", "show"}
+)
 _LAZY = {
-    **{name: "api" for name in _API_FUNCTIONS},
+    **{name: "api" for name in _API_FUNCTIONS - _PRINTING_FUNCTIONS},
+    **{name: "compat" for name in _PRINTING_FUNCTIONS},
+    "BranchPoint": "api",
+    "CheckResult": "api",
+    "DatabaseState": "api",
+    "Revision": "api",
+    "Template": "api",
     "DroppedTable": "api",
     "UninstallResult": "api",
     "catch_errors": "compat",
     "log": "compat",
-    "Config": "history.config",
-    "EnvUpgrade": "history.envfile",
+    "Config": "scripts.config",
+    "EnvUpgrade": "scripts.envfile",
     "SQLAlchemyDatabases": "databases.adapters",
     "SQLAlchemyLiteDatabases": "databases.adapters",
     "RunResult": "apply.runner",
@@ -134,10 +155,13 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AlembicConfig",
+    "BranchPoint",
+    "CheckResult",
     "CommandError",
     "CommandFailedError",
     "Config",
     "DatabaseNotConfiguredError",
+    "DatabaseState",
     "DatabaseUnreachableError",
     "DirectoryExistsError",
     "DirectoryNotFoundError",
@@ -152,6 +176,7 @@ __all__ = [
     "NotUpToDateError",
     "PartiallyAppliedError",
     "LockTimeoutError",
+    "Revision",
     "RevisionGraphError",
     "RevisionNotFoundError",
     "RunResult",
@@ -159,6 +184,7 @@ __all__ = [
     "SQLAlchemyLiteDatabases",
     "SchemaDriftError",
     "Step",
+    "Template",
     "TemplateNotFoundError",
     "UninstallResult",
     "__version__",

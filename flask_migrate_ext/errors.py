@@ -143,7 +143,10 @@ class PartiallyAppliedError(MigrateError):
     """A revision failed or was stopped part-way on a database that cannot
     roll back DDL; someone has to look before migrations go on.
 
-    :attr:`entries` holds the ledger rows concerned.
+    :attr:`entries` holds the ledger rows concerned. Raised by ``current``,
+    :attr:`result` holds what it read first (its list of
+    :class:`~flask_migrate_ext.api.results.DatabaseState`), so the CLI can
+    show it before the error.
     """
 
     exit_code = ExitCode.PARTIALLY_APPLIED
@@ -151,6 +154,7 @@ class PartiallyAppliedError(MigrateError):
     def __init__(self, message: str, entries: t.Sequence[t.Any] = ()) -> None:
         super().__init__(message)
         self.entries = list(entries)
+        self.result: t.Any = None
 
 
 class CommandFailedError(MigrateError):

@@ -128,7 +128,7 @@ class Migrate:
             the command group.
         :param opts: Names of ``cmd_opts`` flags to set to ``True``.
         """
-        from .history.config import build_config
+        from .scripts.config import build_config
 
         state = get_state()
         return build_config(state, directory, x_arg, opts)

@@ -56,13 +56,15 @@ class RunState:
     #: ``context.configure`` options used when neither env.py nor
     #: ``Migrate()`` gives one.
     fallbacks: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
-    #: Called after env.py's ``process_revision_directives``, before the
-    #: "no changes, no file" rule.
+    #: Shown each autogenerate result before env.py's
+    #: ``process_revision_directives`` (which may empty it).
     revision_watchers: tuple[ProcessRevisionDirectives, ...] = ()
     #: An API function is running: the rules apply to ``context.configure``.
     active: bool = False
     #: The app's ``MIGRATE_*`` settings, read when the command started.
     settings: Settings | None = None
+    #: Resources held for the rest of the command (closed when it ends).
+    resources: contextlib.ExitStack[bool | None] | None = None
 
 
 _NO_RUN = RunState()

@@ -8,6 +8,7 @@ is set (``.ci/run`` sets it), in which case they fail.
 
 from __future__ import annotations
 
+import logging
 import os
 import typing as t
 import uuid
@@ -160,3 +161,104 @@ def make_app(tmp_path: Path) -> t.Iterator[AppFactory]:
     for app, db in made:
         with app.app_context():
             db.engine.dispose()
+
+
+@pytest.fixture
+def new_app(tmp_path: Path) -> t.Iterator[t.Callable[[], Flask]]:
+    """Make bare apps rooted in ``tmp_path``; the databases given to their
+    extension as ``SQLAlchemyDatabases`` or through Flask-SQLAlchemy-Lite are
+    disposed of after the test."""
+    from flask_migrate_ext import SQLAlchemyDatabases
+
+    made: list[Flask] = []
+
+    def factory() -> Flask:
+        app = Flask("plain", root_path=os.fspath(tmp_path))
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            state = app.extensions.get("migrate")
+            if state is not None and isinstance(state.db, SQLAlchemyDatabases):
+                state.db.dispose()
+            lite = app.extensions.get("sqlalchemy")
+            engines = getattr(lite, "engines", None)
+            if isinstance(engines, dict):
+                for engine in engines.values():
+                    engine.dispose()
+
+
+@pytest.fixture
+def restore_logging() -> t.Iterator[None]:
+    """Undo what Flask-Migrate's env.py does to logging (``fileConfig``
+    disables every existing logger and replaces the root handlers)."""
+    manager = logging.Logger.manager
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers))
+    saved = {
+        name: (logger.disabled, logger.level, list(logger.handlers), logger.propagate)
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.setLevel(saved_root[0])
+    root.handlers[:] = saved_root[1]
+    for name, logger in list(manager.loggerDict.items()):
+        if not isinstance(logger, logging.Logger):
+            continue
+        if name in saved:
+            disabled, level, handlers, propagate = saved[name]
+        else:
+            disabled, level, handlers, propagate = False, logging.NOTSET, [], True
+        logger.disabled = disabled
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+
+
+class MultidbFactory(t.Protocol):
+    def __call__(
+        self, binds: dict[str, str], user_email: bool = False, user_model: bool = True
+    ) -> Flask: ...
+
+
+@pytest.fixture
+def make_multidb_app(tmp_path: Path) -> t.Iterator[MultidbFactory]:
+    """An app with ``Group`` on the default database and ``User`` on ``users``.
+
+    ``binds`` maps ``""`` to the default database's URL and every other name
+    to a bind's URL.
+    """
+    made: list[tuple[Flask, SQLAlchemy]] = []
+
+    def factory(
+        binds: dict[str, str], user_email: bool = False, user_model: bool = True
+    ) -> Flask:
+        app = Flask("multidb", root_path=os.fspath(tmp_path))
+        app.config["SQLALCHEMY_DATABASE_URI"] = binds[""]
+        app.config["SQLALCHEMY_BINDS"] = {k: v for k, v in binds.items() if k}
+        db = SQLAlchemy(app)
+
+        class Group(db.Model):  # type: ignore[name-defined,misc]
+            id = sa.Column(sa.Integer, primary_key=True)
+
+        if user_model:
+            attrs: dict[str, t.Any] = {
+                "__bind_key__": "users",
+                "__tablename__": "user",
+                "id": sa.Column(sa.Integer, primary_key=True),
+            }
+            if user_email:
+                attrs["email"] = sa.Column(sa.String(80))
+            type("User", (db.Model,), attrs)
+        Migrate(app, db)
+        made.append((app, db))
+        return app
+
+    yield factory
+    for app, db in made:
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()

@@ -9,9 +9,27 @@ import textwrap
 import typing as t
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
+
+R = t.TypeVar("R")
+
+
+def ok(result: R) -> R:
+    """Assert that a command succeeded (a CliRunner result or a finished
+    subprocess), showing what it printed if not; return it."""
+    code = getattr(result, "exit_code", None)
+    if code is None:
+        code = getattr(result, "returncode")  # noqa: B009
+    stdout = getattr(result, "stdout", "")
+    stderr = getattr(result, "stderr", "")
+    exc_info = getattr(result, "exc_info", None)
+    error = f"\n{exc_info[1]!r}" if exc_info and code != 0 else ""
+    assert code == 0, f"exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}{error}"
+    assert "Traceback" not in f"{stdout}{stderr}"
+    return result
 
 
 def invoke(app: Flask, *args: str, **kwargs: t.Any) -> t.Any:
@@ -84,7 +102,11 @@ def downgrade():
 
 
 def write_revision(
-    versions: Path, revision: str, down: str | None, upgrade: str, downgrade: str
+    versions: Path,
+    revision: str,
+    down: str | tuple[str, ...] | None,
+    upgrade: str,
+    downgrade: str,
 ) -> None:
     (versions / f"{revision}.py").write_text(
         REVISION.format(
@@ -95,3 +117,9 @@ def write_revision(
             downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
         )
     )
+
+
+#: Flask-Migrate's env.py calls Flask-SQLAlchemy's deprecated ``get_engine``.
+ignore_get_engine = pytest.mark.filterwarnings(
+    "ignore:'get_engine' is deprecated:DeprecationWarning"
+)

@@ -32,7 +32,7 @@ def test_tool_passes(command: list[str]) -> None:
 
 
 def test_layers_contract_holds() -> None:
-    """cli -> api -> apply -> history/autogenerate -> databases -> state ->
+    """cli -> api -> apply -> scripts/autogenerate -> databases -> state ->
     settings/report -> errors, as declared in pyproject.toml."""
     done = subprocess.run(
         [Path(sys.executable).parent / "lint-imports", "--no-cache"],

@@ -1,55 +1,98 @@
 """The Python API: Flask-Migrate's functions, returning data and raising typed errors.
 
 Every function needs an app context and has Flask-Migrate 4.1's name,
-parameters and parameter order. They print what Flask-Migrate prints, and also
-return what they did. Errors are :class:`~flask_migrate_ext.errors.MigrateError`
-subclasses; nothing here exits the process.
+parameters and parameter order. They return what they found or did, as the
+dataclasses of :mod:`.results` (and :class:`~flask_migrate_ext.RunResult`),
+and print nothing: ``flask db`` renders the results
+(:mod:`flask_migrate_ext.cli.output`), and the package-level names
+(``flask_migrate_ext.heads`` ...) print them as Flask-Migrate does. Errors are
+:class:`~flask_migrate_ext.errors.MigrateError` subclasses; nothing here
+exits the process.
+
+The functions are loaded on first use: ``heads``, ``history`` and
+``branches`` answer a straight history without importing Alembic.
 """
 
 from __future__ import annotations
 
-from .base import translate_errors
-from .database import downgrade
-from .database import DroppedTable
-from .database import resolve
-from .database import stamp
-from .database import uninstall
-from .database import UninstallResult
-from .database import upgrade
-from .inspect import branches
-from .inspect import check
-from .inspect import current
-from .inspect import heads
-from .inspect import history
-from .inspect import show
-from .scripts import edit
-from .scripts import init
-from .scripts import list_templates
-from .scripts import merge
-from .scripts import migrate
-from .scripts import revision
-from .scripts import upgrade_env
+import importlib
+import typing as t
 
-__all__ = [
-    "DroppedTable",
-    "UninstallResult",
-    "branches",
-    "check",
-    "current",
-    "downgrade",
-    "edit",
-    "heads",
-    "history",
-    "init",
-    "list_templates",
-    "merge",
-    "migrate",
-    "resolve",
-    "revision",
-    "show",
-    "stamp",
-    "translate_errors",
-    "uninstall",
-    "upgrade",
-    "upgrade_env",
-]
+if t.TYPE_CHECKING:
+    from .boundary import translate_errors as translate_errors
+    from .database import downgrade as downgrade
+    from .database import DroppedTable as DroppedTable
+    from .database import resolve as resolve
+    from .database import stamp as stamp
+    from .database import uninstall as uninstall
+    from .database import UninstallResult as UninstallResult
+    from .database import upgrade as upgrade
+    from .inspect import check as check
+    from .inspect import current as current
+    from .inspect import show as show
+    from .listing import branches as branches
+    from .listing import heads as heads
+    from .listing import history as history
+    from .results import BranchPoint as BranchPoint
+    from .results import CheckResult as CheckResult
+    from .results import DatabaseState as DatabaseState
+    from .results import Revision as Revision
+    from .results import Template as Template
+    from .scripts import edit as edit
+    from .scripts import init as init
+    from .scripts import list_templates as list_templates
+    from .scripts import merge as merge
+    from .scripts import migrate as migrate
+    from .scripts import revision as revision
+    from .scripts import upgrade_env as upgrade_env
+
+#: Where each name lives.
+_MODULES = {
+    "translate_errors": "boundary",
+    **dict.fromkeys(
+        [
+            "downgrade",
+            "DroppedTable",
+            "resolve",
+            "stamp",
+            "uninstall",
+            "UninstallResult",
+            "upgrade",
+        ],
+        "database",
+    ),
+    **dict.fromkeys(["check", "current", "show"], "inspect"),
+    **dict.fromkeys(["branches", "heads", "history"], "listing"),
+    **dict.fromkeys(
+        ["BranchPoint", "CheckResult", "DatabaseState", "Revision", "Template"],
+        "results",
+    ),
+    **dict.fromkeys(
+        [
+            "edit",
+            "init",
+            "list_templates",
+            "merge",
+            "migrate",
+            "revision",
+            "upgrade_env",
+        ],
+        "scripts",
+    ),
+}
+
+
+def __getattr__(name: str) -> t.Any:
+    module_name = _MODULES.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULES})
+
+
+__all__ = sorted(_MODULES)

@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from .. import errors
 from ..apply.lock import LockTarget
 from ..apply.lock import migration_lock
+from ..apply.runner import resolve as resolve_run
 from ..apply.runner import run
 from ..apply.runner import RunResult
 from ..apply.runner import RunSettings
 from ..databases.tenants import in_schema
-from ..history import context_rules
 from ..report import report
+from ..scripts import context_rules
 from ..settings import LOCK_TABLE
 from ..state import get_state
 from ..state import MigrateState
@@ -27,7 +28,6 @@ if t.TYPE_CHECKING:
     pass
 from .base import _check_ledgers
 from .base import _config
-from .base import _ledger
 from .base import _run_in_schemas
 from .base import _run_settings
 from .base import _schema_engine
@@ -141,27 +141,18 @@ def resolve(
 
     :return: The databases whose ledger had an entry resolved.
     """
-    state = get_state()
     config = _config(directory)
-    ledger = _ledger()
-    if ledger is None:
+    settings = _run_settings(get_state(), None, None)
+    if settings.ledger_table is None:
         raise errors.CommandFailedError(
             "The ledger is disabled (MIGRATE_LOG_TABLE), so there is nothing"
             " to resolve."
         )
-    resolved = []
-    settings = _run_settings(state, None, None)
-    with migration_lock(settings.targets, settings.lock_timeout, settings.lock_mode):
-        for target in settings.targets:
-            with target.engine.begin() as connection:
-                if ledger.resolve(connection, revision):
-                    resolved.append(target.name)
+    resolved = resolve_run(config, revision, applied, settings)
     if not resolved:
         raise errors.CommandFailedError(
             f"No failed run of revision {revision!r} needs resolving."
         )
-    if applied:
-        run(config, "stamp", revision, settings=settings)
     outcome = "stamped as applied" if applied else "marked rolled back"
     config.print_stdout("Resolved %s: %s.", revision, outcome)
     return resolved

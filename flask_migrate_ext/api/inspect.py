@@ -1,11 +1,17 @@
-"""API functions that report on scripts and databases: current, show,
-history, heads, branches, check."""
+"""API functions that report on scripts and databases through Alembic:
+current, show, check, and the Alembic side of heads, history and branches
+(:mod:`.listing` answers those from the revision cache when it can).
+
+Nothing here prints: the results are :mod:`.results` dataclasses.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import typing as t
 
+import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.util import asbool
 
@@ -13,11 +19,13 @@ from .. import errors
 from ..autogenerate.diffs import describe_diffs
 from ..databases.tenants import in_schema
 from ..databases.urls import masked
-from ..history import graph
+from ..scripts import graph
+from ..scripts.revisions import BranchPoint
+from ..scripts.revisions import from_script
+from ..scripts.revisions import Revision
+from ..state import database_names
+from ..state import get_engine
 from ..state import get_state
-
-if t.TYPE_CHECKING:
-    from alembic.runtime.migration import MigrationContext
 from .base import _check_ledgers
 from .base import _config
 from .base import _run_read_only
@@ -25,6 +33,12 @@ from .base import _schema_engine
 from .base import _schema_names
 from .base import _scripts
 from .base import _user_facing
+from .results import CheckResult
+from .results import DatabaseState
+
+if t.TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
 
 
 @_user_facing
@@ -34,81 +48,107 @@ def current(
     *,
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
-) -> list[str]:
-    """Show the revision(s) the database is at.
+) -> list[DatabaseState]:
+    """Read the revision(s) each database is at.
 
+    :param verbose: Accepted for Flask-Migrate's signature; the result holds
+        everything ``current -v`` shows.
     :param binds: See :func:`upgrade`.
-    :param schemas: Tenant schemas to report on, one after another (a
-        ``Schema <name>:`` line before each); see :func:`upgrade`.
-    :return: The revision ids in the version table(s); empty for a database
-        with no migration applied.
-    :raises PartiallyAppliedError: After printing, when the ledger shows a
-        revision left partially applied.
+    :param schemas: Tenant schemas to read, one after another; see
+        :func:`upgrade`.
+    :return: One :class:`DatabaseState` per database (per tenant schema with
+        ``schemas``), in the order env.py visits them.
+    :raises PartiallyAppliedError: When the ledger shows a revision left
+        partially applied; its ``result`` holds the states read.
+
+    .. versionchanged:: 0.1
+        Returns :class:`DatabaseState` objects instead of revision ids, and
+        prints nothing.
     """
     config = _config(directory)
     script = _scripts(config)
-    found: list[str] = []
+    state = get_state()
+    found: list[DatabaseState] = []
 
-    def display(heads: tuple[str, ...], context: MigrationContext) -> None:
-        if verbose:
-            url = context.connection.engine.url if context.connection else None
-            shown = masked(url) if url else "?"
-            config.print_stdout("Current revision(s) for %s:", shown)
-        for rev in graph.current_revisions(script, heads):
-            config.print_stdout(rev.cmd_format(verbose))
-        found.extend(heads)
+    def read(schema: str | None) -> None:
+        def work(heads: tuple[str, ...], context: MigrationContext) -> None:
+            connection = context.connection
+            engine = connection.engine if connection is not None else None
+            found.append(
+                DatabaseState(
+                    name=_database_name(engine),
+                    url=masked(engine.url) if engine is not None else "?",
+                    schema=schema,
+                    revisions=tuple(
+                        from_script(rev)
+                        for rev in graph.current_revisions(script, heads)
+                    ),
+                )
+            )
+
+        _run_read_only(config, script, work)
+        try:
+            _check_ledgers(state)
+        except errors.PartiallyAppliedError as e:
+            e.result = found
+            raise
 
     names = _schema_names(schemas)
     if not names:
-        _run_read_only(config, script, display)
-        _check_ledgers(get_state())
+        read(None)
         return found
     engine = _schema_engine(names)
     for schema in names:
-        config.print_stdout("Schema %s:", schema)
         with in_schema(engine, schema):
-            _run_read_only(config, script, display)
-            _check_ledgers(get_state())
+            read(schema)
     return found
+
+
+def _database_name(engine: sa.Engine | None) -> str:
+    """The bind name of the database env.py connected to (``""``: default)."""
+    if engine is None:
+        return ""
+    state = get_state()
+    for name in database_names():
+        app_engine = get_engine(state, name)
+        if engine is app_engine or engine is getattr(app_engine, "sync_engine", 0):
+            return name
+    return ""
 
 
 @_user_facing
 def show(
     directory: str | os.PathLike[str] | None = None, revision: str = "head"
-) -> list[str]:
-    """Show the revision(s) a symbol stands for (``head``, ``current``, an id).
+) -> list[Revision]:
+    """Look up the revision(s) a symbol stands for (``head``, ``current``, an id).
 
-    :return: The revision ids shown.
+    :return: The revisions, in Alembic's order.
+
+    .. versionchanged:: 0.1
+        Returns :class:`Revision` objects instead of ids, and prints nothing.
     """
     config = _config(directory, needs_db=revision == "current")
     script = _scripts(config)
-    shown: list[str] = []
+    shown: list[Revision] = []
 
-    def display(revisions: t.Any) -> None:
-        for sc in script.get_revisions(revisions):
-            if sc is not None:
-                config.print_stdout(sc.log_entry)
-                shown.append(sc.revision)
+    def collect(revisions: t.Any) -> None:
+        shown.extend(
+            from_script(sc) for sc in script.get_revisions(revisions) if sc is not None
+        )
 
     if revision == "current":
-        _run_read_only(config, script, lambda heads, context: display(heads))
+        _run_read_only(config, script, lambda heads, context: collect(heads))
     else:
-        display(revision)
+        collect(revision)
     return shown
 
 
-@_user_facing
-def history(
-    directory: str | os.PathLike[str] | None = None,
-    rev_range: str | None = None,
-    verbose: bool = False,
-    indicate_current: bool = False,
-) -> list[str]:
-    """List revisions, newest first.
-
-    :param rev_range: ``[start]:[end]``; ``current`` may stand for either end.
-    :return: The revision ids listed, in the order shown.
-    """
+def history_through_alembic(
+    directory: str | os.PathLike[str] | None,
+    rev_range: str | None,
+    indicate_current: bool,
+) -> list[Revision]:
+    """:func:`~flask_migrate_ext.api.history`, with Alembic walking the graph."""
     config = _config(
         directory,
         needs_db=indicate_current or "current" in (rev_range or ""),
@@ -122,21 +162,12 @@ def history(
                 "History range requires [start]:[end], [start]:, or :[end]"
             )
         base, head = rev_range.strip().split(":", 1)
-    listed: list[str] = []
+    listed: list[Revision] = []
 
-    def display(base: t.Any, head: t.Any, currents: t.Collection[str] = ()) -> None:
+    def collect(base: t.Any, head: t.Any, currents: t.Collection[str] = ()) -> None:
         for sc in script.walk_revisions(base=base or "base", head=head or "heads"):
-            if indicate_current:
-                sc._db_current_indicator = sc.revision in currents
-            config.print_stdout(
-                sc.cmd_format(
-                    verbose=verbose,
-                    include_branches=True,
-                    include_doc=True,
-                    include_parents=True,
-                )
-            )
-            listed.append(sc.revision)
+            is_current = sc.revision in currents if indicate_current else None
+            listed.append(from_script(sc, is_current))
 
     env_wanted = indicate_current or asbool(
         config.get_main_option("revision_environment")
@@ -145,73 +176,46 @@ def history(
 
         def with_current(heads: tuple[str, ...], context: MigrationContext) -> None:
             if head == "current":
-                display(base, heads, heads)
+                collect(base, heads, heads)
             elif base == "current":
-                display(heads, head, heads)
+                collect(heads, head, heads)
             else:
-                display(base, head, heads)
+                collect(base, head, heads)
 
         _run_read_only(config, script, with_current)
     else:
-        display(base, head)
+        collect(base, head)
     return listed
 
 
-@_user_facing
-def heads(
-    directory: str | os.PathLike[str] | None = None,
-    verbose: bool = False,
-    resolve_dependencies: bool = False,
-) -> list[str]:
-    """Show the head revisions of the migration history.
-
-    :return: The head revision ids.
-    """
-    config = _config(directory, needs_db=False)
-    script = _scripts(config)
+def heads_through_alembic(
+    directory: str | os.PathLike[str] | None, resolve_dependencies: bool
+) -> list[Revision]:
+    """:func:`~flask_migrate_ext.api.heads`, with Alembic building the graph."""
+    script = _scripts(_config(directory, needs_db=False))
     if resolve_dependencies:
         found = script.get_revisions("heads")
     else:
         found = script.get_revisions(script.get_heads())
-    ids = []
-    for rev in found:
-        if rev is None:
-            continue
-        config.print_stdout(
-            rev.cmd_format(verbose, include_branches=True, tree_indicators=False)
-        )
-        ids.append(rev.revision)
-    return ids
+    return [from_script(rev) for rev in found if rev is not None]
 
 
-@_user_facing
-def branches(
-    directory: str | os.PathLike[str] | None = None, verbose: bool = False
-) -> list[str]:
-    """Show the branch points of the migration history.
+def branches_through_alembic(
+    directory: str | os.PathLike[str] | None,
+) -> list[BranchPoint]:
+    """:func:`~flask_migrate_ext.api.branches`, with Alembic building the graph."""
+    script = _scripts(_config(directory, needs_db=False))
+    points = [sc for sc in script.walk_revisions() if sc.is_branch_point]
+    return [_branch_point(script, sc) for sc in points]
 
-    :return: The ids of the revisions that are branch points.
-    """
-    config = _config(directory, needs_db=False)
-    script = _scripts(config)
-    found = []
-    for sc in script.walk_revisions():
-        if not sc.is_branch_point:
-            continue
-        indent = " " * len(str(sc.revision))
-        children = [script.get_revision(rev) for rev in sc.nextrev]
-        config.print_stdout(
-            "%s\n%s\n",
-            sc.cmd_format(verbose, include_branches=True),
-            "\n".join(
-                f"{indent} -> "
-                + child.cmd_format(False, include_branches=True, include_doc=verbose)
-                for child in children
-                if child is not None
-            ),
-        )
-        found.append(sc.revision)
-    return found
+
+def _branch_point(script: ScriptDirectory, sc: t.Any) -> BranchPoint:
+    revision = from_script(sc)
+    children = [script.get_revision(rev) for rev in revision.children]
+    return BranchPoint(
+        **{f.name: getattr(revision, f.name) for f in dataclasses.fields(revision)},
+        branches=tuple(from_script(child) for child in children if child is not None),
+    )
 
 
 @_user_facing
@@ -219,16 +223,21 @@ def check(
     directory: str | os.PathLike[str] | None = None,
     *,
     binds: t.Sequence[str] | None = None,
-) -> None:
+) -> CheckResult:
     """Check that the models match the database, as ``migrate`` would see them.
 
+    :return: The databases checked.
     :raises SchemaDriftError: The models differ from the database; the
         error lists each difference.
     :raises NotUpToDateError: The database is behind the head revision.
+
+    .. versionchanged:: 0.1
+        Returns a :class:`CheckResult` (``None`` before).
     """
     from alembic.util import AutogenerateDiffsDetected
 
-    config = _config(directory)
+    # quiet: Alembic would print "No new upgrade operations detected."
+    config = _config(directory, opts=["quiet"])
     _scripts(config)
     try:
         alembic_command.check(config)
@@ -242,3 +251,4 @@ def check(
             diffs=e.diffs,
             lines=lines,
         ) from e
+    return CheckResult(databases=tuple(database_names()))

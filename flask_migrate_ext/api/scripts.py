@@ -10,12 +10,11 @@ from alembic import command as alembic_command
 
 from .. import errors
 from ..autogenerate import diagnostics
-from ..history import envfile
-from ..history.config import build_config
-from ..history.config import Config
-from ..history.config import TEMPLATES_DIR
-from ..history.envfile import EnvUpgrade
 from ..report import report
+from ..scripts import envfile
+from ..scripts.config import build_config
+from ..scripts.config import TEMPLATES_DIR
+from ..scripts.envfile import EnvUpgrade
 from ..state import get_state
 from ..state import resolve_directory
 
@@ -26,30 +25,30 @@ from .base import _path
 from .base import _scripts
 from .base import _user_facing
 from .base import XArg
+from .results import Template
 
 
-def _available_templates() -> list[tuple[str, str]]:
+def _available_templates() -> list[Template]:
     found = []
     for entry in sorted(TEMPLATES_DIR.iterdir()):
         readme = entry / "README"
         if readme.is_file():
             with open(readme, encoding="utf-8") as f:
-                found.append((entry.name, f.readline().strip()))
+                found.append(Template(entry.name, f.readline().strip()))
     return found
 
 
 @_user_facing
-def list_templates() -> list[tuple[str, str]]:
+def list_templates() -> list[Template]:
     """List the templates ``init`` can use.
 
-    :return: ``(name, description)`` pairs, sorted by name.
+    :return: The templates, sorted by name.
+
+    .. versionchanged:: 0.1
+        Returns :class:`Template` objects instead of ``(name, description)``
+        pairs, and prints nothing.
     """
-    config = Config()
-    templates = _available_templates()
-    config.print_stdout("Available templates:\n")
-    for name, synopsis in templates:
-        config.print_stdout("%s - %s", name, synopsis)
-    return templates
+    return _available_templates()
 
 
 @_user_facing
@@ -77,7 +76,7 @@ def init(
     config = build_config(state, directory, template_directory=template_directory)
     config.config_file_name = os.path.join(directory, "alembic.ini")
     if not os.path.isdir(os.path.join(config.get_template_directory(), template)):
-        valid = ", ".join(name for name, _ in _available_templates())
+        valid = ", ".join(found.name for found in _available_templates())
         raise errors.TemplateNotFoundError(
             f"No template named {template!r}. Available templates: {valid}."
         )

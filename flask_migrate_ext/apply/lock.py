@@ -26,6 +26,7 @@ import os
 import socket
 import time
 import typing as t
+import weakref
 import zlib
 
 import sqlalchemy as sa
@@ -71,7 +72,9 @@ _SYNC_DRIVERS = {
     "aiomysql": "pymysql",
     "asyncmy": "pymysql",
 }
-_sync_engines: dict[int, sa.Engine] = {}
+#: Each async engine's synchronous twin, gone with the async engine (an id()
+#: key could be reused by a later engine and hand it the wrong database).
+_sync_engines: weakref.WeakKeyDictionary[t.Any, sa.Engine] = weakref.WeakKeyDictionary()
 
 
 def control_engine(engine: t.Any) -> sa.Engine:
@@ -83,17 +86,16 @@ def control_engine(engine: t.Any) -> sa.Engine:
     """
     if isinstance(engine, sa.Engine):
         return engine
-    key = id(engine)
-    if key not in _sync_engines:
+    twin = _sync_engines.get(engine)
+    if twin is None:
         url = engine.url
         driver = _SYNC_DRIVERS.get(url.get_driver_name(), "")
         name = (
             f"{url.get_backend_name()}+{driver}" if driver else url.get_backend_name()
         )
-        _sync_engines[key] = sa.create_engine(
-            url.set(drivername=name), poolclass=sa.pool.NullPool
-        )
-    return _sync_engines[key]
+        twin = sa.create_engine(url.set(drivername=name), poolclass=sa.pool.NullPool)
+        _sync_engines[engine] = twin
+    return twin
 
 
 def _label(target: LockTarget) -> str:

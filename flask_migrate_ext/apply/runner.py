@@ -21,8 +21,8 @@ from alembic.script import ScriptDirectory
 from ..errors import first_line
 from ..errors import MigrationFailedError
 from ..errors import short_statement
-from ..history import graph
 from ..report import report
+from ..scripts import graph
 from ..state import running
 from .interrupt import cancellable
 from .interrupt import server_canceller
@@ -60,6 +60,11 @@ class Step:
     message: str | None
     #: The tenant schema it ran in (``--schema``), if any.
     schema: str | None = None
+    #: The database it ran on: a bind name, ``""`` for the default database
+    #: (and in ``--sql`` mode, which connects to none).
+    #:
+    #: .. versionadded:: 0.1
+    database: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +99,7 @@ class RunResult:
     initial: tuple[str, ...] | None = None
 
 
-def _step(action: Action, step: MigrationStep) -> Step:
+def _step(action: Action, step: MigrationStep, database: str = "") -> Step:
     info = step.info  # type: ignore[attr-defined]
     revision = info.up_revision_id if not info.is_stamp else None
     if info.is_stamp:
@@ -108,6 +113,7 @@ def _step(action: Action, step: MigrationStep) -> Step:
         source=tuple(info.source_revision_ids),
         destination=tuple(info.destination_revision_ids),
         message=doc or None,
+        database=database,
     )
 
 
@@ -173,11 +179,6 @@ def run(
             announced.append(True)
         return _track(action, steps, result, tracker)
 
-    lock: t.ContextManager[None] = contextlib.nullcontext()
-    if settings.lock and not sql:
-        lock = migration_lock(
-            settings.targets, settings.lock_timeout, settings.lock_mode
-        )
     environment = EnvironmentContext(
         config,
         script,
@@ -188,7 +189,7 @@ def run(
         tag=tag,
         purge=purge,
     )
-    with lock:
+    with _locked(settings, sql):
         if ledger is not None and action != "stamp":
             for target in settings.targets:
                 ledger.check_clean(target.engine, target.name, settings.command)
@@ -208,6 +209,38 @@ def run(
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
     return result
+
+
+def resolve(
+    config: Config, revision: str, applied: bool, settings: RunSettings
+) -> list[str]:
+    """Mark the failed run of ``revision`` as dealt with and, when ``applied``,
+    stamp the version table to it.
+
+    Both happen under one hold of the migration lock, so no other process's
+    upgrade can run between the two.
+
+    :return: The databases whose ledger had an entry resolved.
+    """
+    assert settings.ledger_table is not None
+    ledger = Ledger(ledger_table(settings.ledger_table))
+    with _locked(settings):
+        resolved = []
+        for target in settings.targets:
+            with target.engine.begin() as connection:
+                if ledger.resolve(connection, revision):
+                    resolved.append(target.name)
+        if resolved and applied:
+            held = dataclasses.replace(settings, lock=False)
+            run(config, "stamp", revision, settings=held)
+    return resolved
+
+
+def _locked(settings: RunSettings, sql: bool = False) -> t.ContextManager[None]:
+    """The migration lock, as ``settings`` ask (never in ``--sql`` mode)."""
+    if not settings.lock or sql:
+        return contextlib.nullcontext()
+    return migration_lock(settings.targets, settings.lock_timeout, settings.lock_mode)
 
 
 def _transaction_mode(per_revision: bool | None) -> dict[str, t.Any]:
@@ -317,7 +350,8 @@ def _track(
     for position, step in enumerate(steps, 1):
         last = position == len(steps)
         yield tracker.wrap(step, last) if tracker is not None else step
-        result.steps.append(_step(action, step))
+        database = tracker.database if tracker is not None else ""
+        result.steps.append(_step(action, step, database))
 
 
 def _split_range(

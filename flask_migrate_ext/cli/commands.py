@@ -1,7 +1,8 @@
 """The ``flask db`` command group: thin commands over :mod:`flask_migrate_ext.api`.
 
-Commands parse options, call one API function and leave printing to it. Errors
-become one line on stderr and an exit code from
+Commands parse options, call one API function and hand its result to
+:mod:`.output`, as Alembic's text or, with ``--json``, as JSON. Errors become
+one line on stderr and an exit code from
 :class:`~flask_migrate_ext.errors.ExitCode`, in :func:`user_errors` only.
 
 This module is imported by ``flask --help`` (through the ``flask.commands``
@@ -24,9 +25,13 @@ from flask.cli import AppGroup
 from ..errors import ExitCode
 from ..errors import first_line
 from ..errors import MigrateError
+from ..errors import NotUpToDateError
+from ..errors import PartiallyAppliedError
+from ..errors import SchemaDriftError
 from ..report import reporting_to
 from ..state import running
 from . import collector
+from . import output
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 
@@ -209,6 +214,12 @@ schema_option = click.option(
 verbose_option = click.option(
     "-v", "--verbose", is_flag=True, help="Use more verbose output."
 )
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON (schema in the docs' JSON output page).",
+)
 message_option = click.option("-m", "--message", default=None, help="Revision message.")
 head_option = click.option(
     "--head",
@@ -307,7 +318,7 @@ def db(
 @db.command("list-templates", with_appcontext=False)
 def list_templates_command() -> None:
     """List available templates."""
-    _api().list_templates()
+    output.echo(output.templates(_api().list_templates()))
 
 
 @db.command("init")
@@ -503,10 +514,12 @@ def downgrade_command(
 
 @db.command("show")
 @directory_option
+@json_option
 @click.argument("revision", default="head")
-def show_command(directory: str | None, revision: str) -> None:
+def show_command(directory: str | None, as_json: bool, revision: str) -> None:
     """Show the revision denoted by the given symbol."""
-    _api().show(_directory(directory), revision)
+    found = _api().show(_directory(directory), revision)
+    output.echo(output.revisions_json("show", found) if as_json else output.show(found))
 
 
 @db.command("history")
@@ -524,16 +537,20 @@ def show_command(directory: str | None, revision: str) -> None:
     is_flag=True,
     help="Indicate current version.",
 )
+@json_option
 def history_command(
-    directory: str | None, rev_range: str | None, verbose: bool, indicate_current: bool
+    directory: str | None,
+    rev_range: str | None,
+    verbose: bool,
+    indicate_current: bool,
+    as_json: bool,
 ) -> None:
     """List changeset scripts in chronological order."""
-    if rev_range is None and not indicate_current:
-        from ..history import quick
-
-        if quick.history(_directory(directory), verbose) is not None:
-            return
-    _api().history(_directory(directory), rev_range, verbose, indicate_current)
+    found = _api().history(_directory(directory), rev_range, verbose, indicate_current)
+    if as_json:
+        output.echo(output.revisions_json("history", found))
+    else:
+        output.echo(output.history(found, verbose))
 
 
 @db.command("heads")
@@ -544,27 +561,29 @@ def history_command(
     is_flag=True,
     help="Treat dependency versions as down revisions.",
 )
+@json_option
 def heads_command(
-    directory: str | None, verbose: bool, resolve_dependencies: bool
+    directory: str | None, verbose: bool, resolve_dependencies: bool, as_json: bool
 ) -> None:
     """Show current available heads in the script directory."""
-    from ..history import quick
-
-    if quick.heads(_directory(directory), verbose) is not None:
-        return
-    _api().heads(_directory(directory), verbose, resolve_dependencies)
+    found = _api().heads(_directory(directory), verbose, resolve_dependencies)
+    if as_json:
+        output.echo(output.revisions_json("heads", found))
+    else:
+        output.echo(output.heads(found, verbose))
 
 
 @db.command("branches")
 @directory_option
 @verbose_option
-def branches_command(directory: str | None, verbose: bool) -> None:
+@json_option
+def branches_command(directory: str | None, verbose: bool, as_json: bool) -> None:
     """Show current branch points."""
-    from ..history import quick
-
-    if quick.branches(_directory(directory)) is not None:
-        return
-    _api().branches(_directory(directory), verbose)
+    found = _api().branches(_directory(directory), verbose)
+    if as_json:
+        output.echo(output.revisions_json("branches", found))
+    else:
+        output.echo(output.branches(found, verbose))
 
 
 @db.command("current")
@@ -572,16 +591,30 @@ def branches_command(directory: str | None, verbose: bool) -> None:
 @bind_option
 @schema_option
 @verbose_option
+@json_option
 def current_command(
     directory: str | None,
     bind: tuple[str, ...],
     schemas: tuple[str, ...],
     verbose: bool,
+    as_json: bool,
 ) -> None:
     """Display the current revision for each database."""
-    _api().current(
-        _directory(directory), verbose, schemas=schemas or None, **_binds(bind)
-    )
+
+    def render(states: t.Sequence[t.Any]) -> None:
+        if as_json:
+            output.echo(output.current_json(states))
+        else:
+            output.echo(output.current(states, verbose))
+
+    try:
+        states = _api().current(
+            _directory(directory), verbose, schemas=schemas or None, **_binds(bind)
+        )
+    except PartiallyAppliedError as e:
+        render(e.result or [])  # what was read, then the error
+        raise
+    render(states)
 
 
 @db.command("stamp")
@@ -621,9 +654,16 @@ def stamp_command(
 @db.command("check")
 @directory_option
 @bind_option
-def check_command(directory: str | None, bind: tuple[str, ...]) -> None:
+@json_option
+def check_command(directory: str | None, bind: tuple[str, ...], as_json: bool) -> None:
     """Check if there are any new operations to migrate."""
-    _api().check(_directory(directory), **_binds(bind))
+    try:
+        result = _api().check(_directory(directory), **_binds(bind))
+    except (SchemaDriftError, NotUpToDateError) as e:
+        if as_json:
+            output.echo(output.check_json(e))
+        raise
+    output.echo(output.check_json(result) if as_json else output.check(result))
 
 
 @db.command("resolve")

@@ -6,7 +6,6 @@ async driver) or from Flask-SQLAlchemy-Lite's async engines.
 
 from __future__ import annotations
 
-import os
 import typing as t
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from flask_migrate_ext import Migrate
 from flask_migrate_ext import SQLAlchemyDatabases
 from flask_migrate_ext import SQLAlchemyLiteDatabases
 from helpers import invoke
+from helpers import ok
 from helpers import table_names
 from helpers import version_rows
 
@@ -40,28 +40,6 @@ def employee_metadata(email: bool = False) -> sa.MetaData:
         columns.append(sa.Column("email", sa.String(80)))
     sa.Table("employee", metadata, *columns)
     return metadata
-
-
-def ok(result: t.Any) -> t.Any:
-    assert result.exit_code == 0, result.output
-    return result
-
-
-@pytest.fixture
-def new_app(tmp_path: Path) -> t.Iterator[t.Callable[[], Flask]]:
-    made: list[Flask] = []
-
-    def factory() -> Flask:
-        app = Flask("aio", root_path=os.fspath(tmp_path))
-        made.append(app)
-        return app
-
-    yield factory
-    for app in made:
-        with app.app_context():
-            state = app.extensions.get("migrate")
-            if state is not None and isinstance(state.db, SQLAlchemyDatabases):
-                state.db.dispose()
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_migrate_ext import Migrate
 from helpers import invoke
+from helpers import ok
 from helpers import table_names
 from helpers import version_rows
 
@@ -23,13 +24,6 @@ if t.TYPE_CHECKING:
     from click.testing import Result
 
     from conftest import AppFactory
-
-
-def ok(result: Result) -> Result:
-    """Assert the command succeeded, showing its output if it did not."""
-    assert result.exit_code == 0, (result.output, result.exception)
-    assert "Traceback" not in result.output
-    return result
 
 
 def revision_files(directory: Path) -> list[Path]:

@@ -18,6 +18,7 @@ from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from flask_migrate_ext.cli import db as db_group
 from helpers import invoke
+from helpers import ok
 from helpers import table_names
 from helpers import version_rows
 
@@ -86,11 +87,6 @@ class Snapshot:
         assert files_under(self.directory) == self.files
         if self.url:
             assert db_state(self.url) == self.db
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result
 
 
 def migrated_app(make_app: AppFactory, url: str) -> Flask:

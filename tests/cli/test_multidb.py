@@ -2,66 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import typing as t
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
-from flask_sqlalchemy import SQLAlchemy
 
+from conftest import MultidbFactory
 from flask_migrate_ext import ExitCode
-from flask_migrate_ext import Migrate
 from helpers import invoke
 from helpers import table_names
 from helpers import version_rows
-
-
-class MultidbFactory(t.Protocol):
-    def __call__(
-        self, binds: dict[str, str], user_email: bool = False, user_model: bool = True
-    ) -> Flask: ...
-
-
-@pytest.fixture
-def make_multidb_app(tmp_path: Path) -> t.Iterator[MultidbFactory]:
-    """An app with ``Group`` on the default database and ``User`` on ``users``.
-
-    ``binds`` maps ``""`` to the default database's URL and every other name
-    to a bind's URL.
-    """
-    made: list[tuple[Flask, SQLAlchemy]] = []
-
-    def factory(
-        binds: dict[str, str], user_email: bool = False, user_model: bool = True
-    ) -> Flask:
-        app = Flask("multidb", root_path=os.fspath(tmp_path))
-        app.config["SQLALCHEMY_DATABASE_URI"] = binds[""]
-        app.config["SQLALCHEMY_BINDS"] = {k: v for k, v in binds.items() if k}
-        db = SQLAlchemy(app)
-
-        class Group(db.Model):  # type: ignore[name-defined,misc]
-            id = sa.Column(sa.Integer, primary_key=True)
-
-        if user_model:
-            attrs: dict[str, t.Any] = {
-                "__bind_key__": "users",
-                "__tablename__": "user",
-                "id": sa.Column(sa.Integer, primary_key=True),
-            }
-            if user_email:
-                attrs["email"] = sa.Column(sa.String(80))
-            type("User", (db.Model,), attrs)
-        Migrate(app, db)
-        made.append((app, db))
-        return app
-
-    yield factory
-    for app, db in made:
-        with app.app_context():
-            for engine in db.engines.values():
-                engine.dispose()
 
 
 def _versions(tmp_path: Path) -> list[Path]:

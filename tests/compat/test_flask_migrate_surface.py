@@ -263,3 +263,20 @@ def test_flask_help_loads_neither_commands_nor_alembic(tmp_path: Path) -> None:
     assert "loaded: []" in helped.stderr
     group_help = run_flask(tmp_path, "--app", "app", "db", "--help")
     assert "loaded: ['flask_migrate_ext.cli.commands']" in group_help.stderr
+
+
+def test_names_stay_functions_after_every_module_is_loaded() -> None:
+    """A subpackage named like a Flask-Migrate function would replace it on
+    the package once imported; none is."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.walk_packages(
+        flask_migrate_ext.__path__, "flask_migrate_ext."
+    ):
+        if ".templates" not in module.name:
+            importlib.import_module(module.name)
+    for name in public_names(flask_migrate) - {"log", "alembic_version"}:
+        value = getattr(flask_migrate_ext, name)
+        assert not isinstance(value, types.ModuleType), name
+        assert callable(value), name

@@ -19,7 +19,6 @@ import asyncio
 import functools
 import gc
 import importlib
-import logging
 import os
 import sys
 import textwrap
@@ -43,6 +42,7 @@ from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from flask_migrate_ext import SQLAlchemyDatabases
 from helpers import invoke
+from helpers import ok
 from helpers import table_names
 from helpers import version_rows
 from helpers import write_revision
@@ -109,31 +109,8 @@ def released() -> t.Callable[[str, str], TemplateGroup]:
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging() -> t.Iterator[None]:
-    """Undo what the released env.py files do to logging (``fileConfig``
-    disables every existing logger and replaces the root handlers)."""
-    manager = logging.Logger.manager
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {
-        name: (logger.disabled, logger.level, list(logger.handlers), logger.propagate)
-        for name, logger in manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    yield
-    root.setLevel(saved_root[0])
-    root.handlers[:] = saved_root[1]
-    for name, logger in list(manager.loggerDict.items()):
-        if not isinstance(logger, logging.Logger):
-            continue
-        if name in saved:
-            disabled, level, handlers, propagate = saved[name]
-        else:
-            disabled, level, handlers, propagate = False, logging.NOTSET, [], True
-        logger.disabled = disabled
-        logger.setLevel(level)
-        logger.handlers[:] = handlers
-        logger.propagate = propagate
+def _logging_restored(restore_logging: None) -> None:
+    """Every test here runs a released env.py, which reconfigures logging."""
 
 
 # -- apps of every shape the templates were written for -----------------------
@@ -341,14 +318,6 @@ def make_app(
 
 
 # -- looking at the results ------------------------------------------------------
-
-
-def ok(result: t.Any) -> t.Any:
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        + (f"\n{result.exc_info[1]!r}" if result.exc_info else "")
-    )
-    return result
 
 
 def revision_files(tmp_path: Path) -> list[Path]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from helpers import invoke
+from helpers import ok
 from helpers import run_flask
 from helpers import table_names
 from helpers import version_rows
@@ -137,11 +138,6 @@ def flask(
 ) -> subprocess.CompletedProcess[str]:
     """``python -m flask --app app <args>`` in ``cwd``."""
     return run_flask(cwd, "--app", "app", *args, env=env, timeout=TIMEOUT)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return result
 
 
 def env_runs(directory: Path) -> list[dict[str, t.Any]]:
@@ -280,6 +276,8 @@ OUR_EXTRA_OPTIONS = {
 for command in ("upgrade", "downgrade", "current"):
     OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {"--schema"}
 OUR_EXTRA_OPTIONS["migrate"] = OUR_EXTRA_OPTIONS["migrate"] | V
+for command in ("current", "heads", "branches", "history", "show", "check"):
+    OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS.get(command, set()) | {"--json"}
 
 
 @pytest.mark.parametrize("command", sorted(FLASK_MIGRATE_OPTIONS))

@@ -151,6 +151,3 @@ def _hide_own_tables(
         return user_hook(name, type_, parent_names) if user_hook else True
 
     return include_name
-
-
-install()

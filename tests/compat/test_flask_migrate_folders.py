@@ -8,7 +8,6 @@ with Flask-Migrate's env.py (which reconfigures logging; they restore it).
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import subprocess
 import typing as t
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from conftest import AppFactory
+from helpers import ignore_get_engine
 from helpers import invoke
 from helpers import run_flask
 from helpers import table_names
@@ -239,34 +239,6 @@ def test_flask_migrate_ext_folder_works_under_flask_migrate(
 # -- 3. Flask-Migrate's env.py, several API calls in one process -----------------
 
 
-@pytest.fixture
-def restore_logging() -> t.Iterator[None]:
-    """Undo what Flask-Migrate's env.py does to logging (``fileConfig``
-    disables every existing logger and replaces the root handlers)."""
-    manager = logging.Logger.manager
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {
-        name: (logger.disabled, logger.level, list(logger.handlers), logger.propagate)
-        for name, logger in manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    yield
-    root.setLevel(saved_root[0])
-    root.handlers[:] = saved_root[1]
-    for name, logger in list(manager.loggerDict.items()):
-        if not isinstance(logger, logging.Logger):
-            continue
-        if name in saved:
-            disabled, level, handlers, propagate = saved[name]
-        else:
-            disabled, level, handlers, propagate = False, logging.NOTSET, [], True
-        logger.disabled = disabled
-        logger.setLevel(level)
-        logger.handlers[:] = handlers
-        logger.propagate = propagate
-
-
 def _flask_migrate_init(tmp_path: Path) -> None:
     """Create ``migrations`` with Flask-Migrate 4.1.0's own ``init``.
 
@@ -282,11 +254,6 @@ def _flask_migrate_init(tmp_path: Path) -> None:
 
 
 # Flask-Migrate's env.py calls db.get_engine(), deprecated in Flask-SQLAlchemy 3.1.
-ignore_get_engine = pytest.mark.filterwarnings(
-    "ignore:'get_engine' is deprecated:DeprecationWarning"
-)
-
-
 @ignore_get_engine
 @pytest.mark.usefixtures("restore_logging")
 def test_upgrade_then_migrate_in_one_process_writes_no_empty_revision(

@@ -158,9 +158,29 @@ def test_partial_failure_blocks_until_resolved(app: Flask, tmp_path: Path) -> No
 @pytest.mark.parametrize("backend", ["mariadb"])
 def test_resolve_applied_stamps(app: Flask, database_url: str) -> None:
     assert invoke(app, "upgrade").exit_code == ExitCode.ERROR
-    result = invoke(app, "resolve", "r2", "--applied")
+    statements: list[str] = []
+
+    def record(conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)
+    try:
+        result = invoke(app, "resolve", "r2", "--applied")
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
     assert result.exit_code == 0, result.output
     assert version_rows(database_url) == ["r2"]
+    # Marked and stamped under one hold of the lock: nobody slips in between.
+    taken = [s for s in statements if "GET_LOCK(" in s and "IS_USED" not in s]
+    released = [i for i, s in enumerate(statements) if "RELEASE_LOCK(" in s]
+    stamped = max(
+        i
+        for i, s in enumerate(statements)
+        if "alembic_version" in s
+        and s.lstrip().upper().startswith(("INSERT", "UPDATE"))
+    )
+    assert (len(taken), len(released)) == (1, 1)
+    assert released[0] > stamped
     assert invoke(app, "current").exit_code == 0
     # Nothing left to resolve.
     result = invoke(app, "resolve", "r2", "--applied")

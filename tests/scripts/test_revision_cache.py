@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from flask_migrate_ext import ExitCode
-from flask_migrate_ext.history import revision_cache
+from flask_migrate_ext.scripts import revision_cache
 from helpers import invoke
 from helpers import version_rows
 from helpers import write_revision
@@ -339,7 +339,7 @@ def test_current_revisions_as_alembic_finds_them(
     a branch point, a merge, and a dependency between branches."""
     from alembic.config import Config
 
-    from flask_migrate_ext.history import graph
+    from flask_migrate_ext.scripts import graph
 
     versions = tmp_path / "m" / "versions"
     versions.mkdir(parents=True)

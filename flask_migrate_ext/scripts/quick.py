@@ -1,4 +1,4 @@
-"""``heads``, ``history`` and ``branches`` for a straight history, without Alembic.
+"""The revisions of a straight history, read without Alembic.
 
 Importing Alembic costs a ``flask db`` process about 0.15 s (it loads the DDL
 support of every dialect), as much again as a small app's own import. For
@@ -6,15 +6,15 @@ the common case the revision cache alone knows the answer: one line of
 revisions with no branch labels and no dependencies, a cache that verifiably
 describes every file, an ``alembic.ini`` without options that change how
 scripts are found, and no ``configure`` callbacks (which could change them).
-Then the answer is printed here, in Alembic's exact format; in every other
-case these functions return None and the command runs through the API.
+Then :func:`straight_history` returns the revisions, which the API's
+``heads``, ``history`` and ``branches`` answer from; in every other case it
+returns None and they ask Alembic.
 """
 
 from __future__ import annotations
 
 import configparser
 import os
-import sys
 import typing as t
 from pathlib import Path
 
@@ -22,8 +22,10 @@ from ..state import get_state
 from ..state import resolve_directory
 from ..state import revision_cache_enabled
 from .revision_cache import CachedLoad
+from .revisions import from_declared
+from .revisions import Revision
 
-_Revision = tuple[Path, dict[str, t.Any]]
+_Declared = tuple[Path, dict[str, t.Any]]
 
 #: ``alembic.ini`` options under which the cache's view of the folder, or
 #: Alembic's output, could differ (with their default values).
@@ -37,44 +39,9 @@ _SCRIPT_OPTIONS = {
 _ILLEGAL_ID_CHARS = frozenset("@-+:")
 
 
-def heads(directory: str | None, verbose: bool) -> list[str] | None:
-    """Print the head as ``flask db heads`` does; None if Alembic must answer."""
-    line = _straight_history(directory)
-    if line is None:
-        return None
-    if line:
-        path, head = line[0]
-        _print(
-            _log_entry(path, head, True) if verbose else f"{head['revision']} (head)"
-        )
-    return [declared["revision"] for _, declared in line[:1]]
-
-
-def history(directory: str | None, verbose: bool) -> list[str] | None:
-    """Print every revision, newest first, as ``flask db history`` does
-    without a range or ``-i``; None if Alembic must answer."""
-    line = _straight_history(directory)
-    if line is None:
-        return None
-    for position, (path, declared) in enumerate(line):
-        is_head = position == 0
-        if verbose:
-            _print(_log_entry(path, declared, is_head))
-        else:
-            down = declared["down_revision"] or "<base>"
-            mark = " (head)" if is_head else ""
-            doc = _longdoc(declared).split("\n\n")[0]
-            _print(f"{down} -> {declared['revision']}{mark}, {doc}")
-    return [declared["revision"] for _, declared in line]
-
-
-def branches(directory: str | None) -> list[str] | None:
-    """A straight history has no branch points: print nothing."""
-    return None if _straight_history(directory) is None else []
-
-
-def _straight_history(directory: str | None) -> list[_Revision] | None:
-    """The revisions newest first, if the conditions above hold."""
+def straight_history(directory: str | None) -> list[Revision] | None:
+    """The revisions newest first, if the cache alone can tell (see above);
+    None if Alembic must answer. The one place that decides."""
     state = get_state()
     if state.migrate.configure_callbacks or not revision_cache_enabled():
         return None
@@ -83,7 +50,8 @@ def _straight_history(directory: str | None) -> list[_Revision] | None:
         return None
     versions = Path(location, "versions").absolute()  # as Alembic keys it
     found = CachedLoad(Path(location), [versions], recursive=False).declared()
-    return None if found is None else _in_line(found)
+    line = None if found is None else _in_line(found)
+    return None if line is None else from_declared(line)
 
 
 def _plain_ini(path: str) -> bool:
@@ -102,9 +70,9 @@ def _plain_ini(path: str) -> bool:
     return True
 
 
-def _in_line(found: list[_Revision]) -> list[_Revision] | None:
+def _in_line(found: list[_Declared]) -> list[_Declared] | None:
     """Order the revisions from head to base; None unless they form one line."""
-    by_id: dict[str, _Revision] = {}
+    by_id: dict[str, _Declared] = {}
     child_of: dict[str | None, str] = {}
     for path, declared in found:
         revision = declared["revision"]
@@ -139,25 +107,3 @@ def _single_parent(down: t.Any) -> str | None | t.Literal[False]:
     if down == "":
         return False
     return t.cast("str | None", down)
-
-
-def _longdoc(declared: dict[str, t.Any]) -> str:
-    doc = declared["doc"]
-    return doc.strip() if doc else ""
-
-
-def _log_entry(path: Path, declared: dict[str, t.Any], is_head: bool) -> str:
-    body = "\n".join(f"    {para}" for para in _longdoc(declared).splitlines())
-    return (
-        f"Rev: {declared['revision']}{' (head)' if is_head else ''}\n"
-        f"Parent: {declared['down_revision'] or '<base>'}\n"
-        f"Path: {path}\n"
-        f"\n{body}\n"
-    )
-
-
-def _print(text: str) -> None:
-    # As Alembic's Config.print_stdout: characters the terminal's encoding
-    # cannot show are replaced, not fatal.
-    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
-    sys.stdout.write(text.encode(encoding, "replace").decode(encoding) + "\n")

@@ -23,6 +23,7 @@ from flask_migrate_ext import Migrate
 from flask_migrate_ext import SQLAlchemyDatabases
 from flask_migrate_ext import SQLAlchemyLiteDatabases
 from helpers import invoke
+from helpers import ok
 from helpers import table_names
 from helpers import version_rows
 
@@ -48,32 +49,6 @@ def columns(url: str, table: str) -> set[str]:
         return {c["name"] for c in sa.inspect(engine).get_columns(table)}
     finally:
         engine.dispose()
-
-
-def ok(result: t.Any) -> t.Any:
-    assert result.exit_code == 0, result.output
-    return result
-
-
-@pytest.fixture
-def new_app(tmp_path: Path) -> t.Iterator[t.Callable[[], Flask]]:
-    made: list[Flask] = []
-
-    def factory() -> Flask:
-        app = Flask("plain", root_path=os.fspath(tmp_path))
-        made.append(app)
-        return app
-
-    yield factory
-    for app in made:
-        with app.app_context():
-            state = app.extensions.get("migrate")
-            if state is not None and isinstance(state.db, SQLAlchemyDatabases):
-                state.db.dispose()
-            lite = app.extensions.get("sqlalchemy")
-            if lite is not None:
-                for engine in lite.engines.values():
-                    engine.dispose()
 
 
 def run_single_flow(make: t.Callable[[bool], Flask], url: str) -> None:

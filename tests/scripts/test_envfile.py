@@ -15,14 +15,14 @@ import pytest
 from flask import Flask
 
 from conftest import AppFactory
-from flask_migrate_ext.history import envfile
+from flask_migrate_ext.scripts import envfile
+from flask_migrate_ext.scripts.config import TEMPLATES_DIR
+from helpers import ignore_get_engine
 from helpers import invoke
 from helpers import table_names
 from helpers import version_rows
-from test_compat_flask_migrate import ignore_get_engine
-from test_compat_flask_migrate import restore_logging  # noqa: F401 (a fixture)
 
-TEMPLATES = Path(envfile.__file__).parent / "templates"
+TEMPLATES = TEMPLATES_DIR
 
 
 def _flask_migrate_init(tmp_path: Path, **kwargs: t.Any) -> Path:

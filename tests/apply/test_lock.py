@@ -253,3 +253,21 @@ def test_signal_during_slow_upgrade(
             pass
     finally:
         engine.dispose()
+
+
+def test_async_engines_share_a_sync_twin_released_with_them(tmp_path: Path) -> None:
+    import gc
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from flask_migrate_ext.apply import lock
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    twin = lock.control_engine(engine)
+    assert lock.control_engine(engine) is twin
+    assert twin.url.drivername == "sqlite+pysqlite"
+    assert twin.url.database == engine.url.database
+    before = len(lock._sync_engines)
+    del engine
+    gc.collect()
+    assert len(lock._sync_engines) == before - 1

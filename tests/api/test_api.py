@@ -1,10 +1,14 @@
 """The in-process Python API: return values, printed output and typed errors.
 
+``flask_migrate_ext.api`` returns data and prints nothing; the package-level
+names Flask-Migrate users import print what Flask-Migrate prints.
+
 Mostly on SQLite; one test checks the run results on PostgreSQL.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,19 +19,16 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+import flask_migrate_ext
 from conftest import AppFactory
-from flask_migrate_ext import branches
-from flask_migrate_ext import check
+from conftest import MultidbFactory
+from flask_migrate_ext import api
 from flask_migrate_ext import CommandFailedError
-from flask_migrate_ext import current
 from flask_migrate_ext import DirectoryExistsError
 from flask_migrate_ext import DirectoryNotFoundError
 from flask_migrate_ext import downgrade
 from flask_migrate_ext import ExitCode
-from flask_migrate_ext import heads
-from flask_migrate_ext import history
 from flask_migrate_ext import init
-from flask_migrate_ext import list_templates
 from flask_migrate_ext import merge
 from flask_migrate_ext import Migrate
 from flask_migrate_ext import migrate
@@ -38,11 +39,22 @@ from flask_migrate_ext import revision
 from flask_migrate_ext import RevisionNotFoundError
 from flask_migrate_ext import RunResult
 from flask_migrate_ext import SchemaDriftError
-from flask_migrate_ext import show
 from flask_migrate_ext import stamp
 from flask_migrate_ext import Step
 from flask_migrate_ext import TemplateNotFoundError
 from flask_migrate_ext import upgrade
+from flask_migrate_ext.api import branches
+from flask_migrate_ext.api import BranchPoint
+from flask_migrate_ext.api import check
+from flask_migrate_ext.api import CheckResult
+from flask_migrate_ext.api import current
+from flask_migrate_ext.api import DatabaseState
+from flask_migrate_ext.api import heads
+from flask_migrate_ext.api import history
+from flask_migrate_ext.api import list_templates
+from flask_migrate_ext.api import Revision
+from flask_migrate_ext.api import show
+from flask_migrate_ext.api import Template
 from helpers import invoke
 from helpers import table_names
 from helpers import version_rows
@@ -63,6 +75,15 @@ def _rev_id(path: str | None) -> str:
 
 def _version_files(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "migrations" / "versions").glob("*.py"))
+
+
+def _ids(revisions: t.Iterable[Revision]) -> list[str]:
+    return [rev.id for rev in revisions]
+
+
+def _current_ids() -> list[str]:
+    """The ids ``current()`` found, over every database."""
+    return [rev_id for state in current() for rev_id in state.ids]
 
 
 def _column_names(url: str, table: str) -> set[str]:
@@ -123,10 +144,12 @@ def test_config_is_an_alembic_config_with_template_directory(tmp_path: Path) -> 
 def test_list_templates(capsys: pytest.CaptureFixture[str]) -> None:
     # Needs no app context, like Flask-Migrate's.
     templates = list_templates()
-    assert ("flask", "Single-database configuration for Flask.") in templates
-    assert templates == sorted(templates)
+    assert Template("flask", "Single-database configuration for Flask.") in templates
+    assert [tm.name for tm in templates] == sorted(tm.name for tm in templates)
+    assert capsys.readouterr().out == ""
+    assert flask_migrate_ext.list_templates() == templates
     out = capsys.readouterr().out
-    assert out.startswith("Available templates:\n")
+    assert out.startswith("Available templates:\n\n")
     assert "flask - Single-database configuration for Flask.\n" in out
 
 
@@ -249,9 +272,9 @@ def test_api_flow_return_values(
     app = make_app(sqlite_url, columns=_name_only())
     with app.app_context():
         init()
-        assert current() == []
-        assert heads() == []
-        assert history() == []
+        assert _current_ids() == []
+        assert _ids(heads()) == []
+        assert _ids(history()) == []
 
         path1 = migrate(message="initial")
         assert path1 is not None and os.path.isfile(path1)
@@ -269,11 +292,11 @@ def test_api_flow_return_values(
         # Already at head: nothing to do, no error.
         assert upgrade().steps == []
 
-        assert current() == [rev1]
-        assert heads() == [rev1]
-        assert show() == [rev1]
-        assert show(revision="current") == [rev1]
-        assert history() == [rev1]
+        assert _current_ids() == [rev1]
+        assert _ids(heads()) == [rev1]
+        assert _ids(show()) == [rev1]
+        assert _ids(show(revision="current")) == [rev1]
+        assert _ids(history()) == [rev1]
 
         # No model change: no file.
         assert migrate(message="nothing") is None
@@ -302,27 +325,27 @@ def test_api_flow_return_values(
             check()
         assert len(_version_files(tmp_path)) == 2
 
-        assert heads() == [rev2]
-        assert history() == [rev2, rev1]
-        assert history(rev_range=f"base:{rev1}") == [rev1]
-        assert current() == [rev1]
+        assert _ids(heads()) == [rev2]
+        assert _ids(history()) == [rev2, rev1]
+        assert _ids(history(rev_range=f"base:{rev1}")) == [rev1]
+        assert _current_ids() == [rev1]
 
         result = upgrade()
         assert result.steps == [Step("upgrade", rev2, (rev1,), (rev2,), "add email")]
         assert result.initial == (rev1,)
         assert "email" in _column_names(sqlite_url, "employee")
-        assert history(rev_range="current:") == [rev2]
+        assert _ids(history(rev_range="current:")) == [rev2]
         check()
 
         # One step back by default: the step reverted is rev2's.
         result = downgrade()
         assert result.steps == [Step("downgrade", rev2, (rev2,), (rev1,), "add email")]
-        assert current() == [rev1]
+        assert _current_ids() == [rev1]
         assert "email" not in _column_names(sqlite_url, "employee")
 
         result = downgrade(revision="base")
         assert result.steps == [Step("downgrade", rev1, (rev1,), (), "initial")]
-        assert current() == []
+        assert _current_ids() == []
         assert version_rows(sqlite_url) == []
         assert "employee" not in table_names(sqlite_url)
 
@@ -333,7 +356,7 @@ def test_api_flow_return_values(
         # Up to a given revision.
         result = upgrade(revision=rev1)
         assert [s.revision for s in result.steps] == [rev1]
-        assert current() == [rev1]
+        assert _current_ids() == [rev1]
 
 
 def test_stamp_returns_steps_without_running_migrations(
@@ -346,7 +369,7 @@ def test_stamp_returns_steps_without_running_migrations(
 
         result = stamp()
         assert result.steps == [Step("stamp", rev, (), (rev,), "initial")]
-        assert current() == [rev]
+        assert _current_ids() == [rev]
         assert version_rows(sqlite_url) == [rev]
         assert "employee" not in table_names(sqlite_url)
 
@@ -355,7 +378,7 @@ def test_stamp_returns_steps_without_running_migrations(
         assert result.steps[0].action == "stamp"
         assert result.steps[0].source == (rev,)
         assert result.steps[0].destination == ()
-        assert current() == []
+        assert _current_ids() == []
 
 
 def test_revision_merge_and_branches(
@@ -370,15 +393,22 @@ def test_revision_merge_and_branches(
         assert revision(message="left", rev_id="bbb") is not None
         assert revision(message="right", rev_id="ccc", head="aaa", splice=True)
 
-        assert sorted(heads()) == ["bbb", "ccc"]
-        assert branches() == ["aaa"]
+        assert sorted(_ids(heads())) == ["bbb", "ccc"]
+        assert _ids(branches()) == ["aaa"]
+        (point,) = branches()
+        assert isinstance(point, BranchPoint)
+        assert point.is_branch_point and sorted(point.children) == ["bbb", "ccc"]
+        assert sorted(_ids(point.branches)) == ["bbb", "ccc"]
 
         merged = merge(revisions="heads", message="join", rev_id="ddd")
         assert merged is not None and Path(merged).name == "ddd_join.py"
         assert os.path.isfile(merged)
-        assert heads() == ["ddd"]
-        assert history()[0] == "ddd"
-        assert sorted(history()) == ["aaa", "bbb", "ccc", "ddd"]
+        assert _ids(heads()) == ["ddd"]
+        assert _ids(history())[0] == "ddd"
+        assert sorted(_ids(history())) == ["aaa", "bbb", "ccc", "ddd"]
+        (merge_point,) = heads()
+        assert merge_point.is_merge_point and merge_point.message == "join"
+        assert sorted(merge_point.down_revisions) == ["bbb", "ccc"]
 
         # Only one head left: nothing to merge.
         with pytest.raises(CommandFailedError):
@@ -391,7 +421,7 @@ def test_revision_merge_and_branches(
         assert result.steps[-1].revision == "ddd"
         assert set(result.steps[-1].source) == {"bbb", "ccc"}
         assert result.steps[-1].destination == ("ddd",)
-        assert current() == ["ddd"]
+        assert _current_ids() == ["ddd"]
 
 
 def test_merge_without_revisions_merges_the_heads(
@@ -405,7 +435,7 @@ def test_merge_without_revisions_merges_the_heads(
         revision(message="right", rev_id="ccc", head="aaa", splice=True)
         merged = merge(message="join", rev_id="ddd")
         assert merged is not None
-        assert heads() == ["ddd"]
+        assert _ids(heads()) == ["ddd"]
         text = Path(merged).read_text()
         assert "Revises: bbb, ccc" in text
         assert "= ('bbb', 'ccc')" in text
@@ -428,7 +458,7 @@ def test_unknown_revision_raises_revision_not_found(
             show(revision="nope")
         with pytest.raises(RevisionNotFoundError):
             stamp(revision="nope")
-        assert current() == []
+        assert _current_ids() == []
 
 
 def test_bad_history_range_raises(make_app: AppFactory, sqlite_url: str) -> None:
@@ -442,7 +472,7 @@ def test_bad_history_range_raises(make_app: AppFactory, sqlite_url: str) -> None
 # -- printed output ------------------------------------------------------------
 
 
-def test_api_prints_what_the_cli_prints(
+def test_api_prints_nothing_and_package_functions_print_as_the_cli(
     make_app: AppFactory, sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = make_app(sqlite_url)
@@ -452,29 +482,80 @@ def test_api_prints_what_the_cli_prints(
         upgrade()
     capsys.readouterr()
 
-    cases: list[tuple[t.Callable[[], object], list[str]]] = [
-        (current, ["current"]),
-        (heads, ["heads"]),
-        (history, ["history"]),
-        (show, ["show"]),
-        (lambda: current(verbose=True), ["current", "-v"]),
-        (lambda: history(indicate_current=True), ["history", "-i"]),
-        (list_templates, ["list-templates"]),
+    cases: list[tuple[str, dict[str, t.Any], list[str]]] = [
+        ("current", {}, ["current"]),
+        ("current", {"verbose": True}, ["current", "-v"]),
+        ("heads", {}, ["heads"]),
+        ("heads", {"verbose": True}, ["heads", "-v"]),
+        ("history", {}, ["history"]),
+        ("history", {"verbose": True}, ["history", "-v"]),
+        ("history", {"indicate_current": True}, ["history", "-i"]),
+        ("history", {"rev_range": "base:"}, ["history", "-r", "base:"]),
+        ("show", {}, ["show"]),
+        ("branches", {}, ["branches"]),
+        ("list_templates", {}, ["list-templates"]),
     ]
-    for call, args in cases:
+    for name, kwargs, args in cases:
         with app.app_context():
-            call()
+            data = getattr(api, name)(**kwargs)
+            assert capsys.readouterr().out == "", name
+            assert getattr(flask_migrate_ext, name)(**kwargs) == data, name
         printed = capsys.readouterr().out
         result = invoke(app, *args)
         assert result.exit_code == 0, result.output
         assert printed == result.stdout, args
 
     with app.app_context():
-        current()
+        flask_migrate_ext.current()
     assert capsys.readouterr().out == f"{rev} (head)\n"
     with app.app_context():
-        history()
+        flask_migrate_ext.history()
     assert capsys.readouterr().out == f"<base> -> {rev} (head), initial\n"
+    with app.app_context():
+        assert check() == CheckResult(databases=("",))
+        assert capsys.readouterr().out == ""
+        assert flask_migrate_ext.check() == CheckResult(databases=("",))
+    assert capsys.readouterr().out == "No new upgrade operations detected.\n"
+
+
+def test_flask_migrate_names_are_the_printing_functions() -> None:
+    from flask_migrate_ext import compat
+    from flask_migrate_ext.scripts import quick  # the subpackage, imported
+
+    names = ["branches", "check", "current", "heads", "history", "list_templates"]
+    for name in [*names, "show"]:
+        assert getattr(flask_migrate_ext, name) is getattr(compat, name), name
+    assert quick.straight_history
+
+
+def test_results_describe_the_revisions(
+    make_app: AppFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    app = make_app(sqlite_url)
+    with app.app_context():
+        init()
+        path = revision(message="create tables", rev_id="aaa")
+        revision(message="add index", rev_id="bbb")
+        (head,) = heads()
+        base = show(revision="aaa")[0]
+        assert base == history()[1]
+        assert isinstance(base, Revision)
+        assert (base.id, base.down_revisions, base.children) == ("aaa", (), ("bbb",))
+        assert base.message == "create tables"
+        assert base.doc.startswith("create tables\n\nRevision ID: aaa")
+        assert base.path == path
+        assert (base.is_base, base.is_head, base.is_current) == (True, False, None)
+        assert (head.id, head.down_revisions, head.is_head) == ("bbb", ("aaa",), True)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            head.id = "ccc"  # type: ignore[misc]
+
+        upgrade(revision="aaa")
+        marked = {rev.id: rev.is_current for rev in history(indicate_current=True)}
+        assert marked == {"aaa": True, "bbb": False}
+        (state,) = current()
+        assert isinstance(state, DatabaseState)
+        assert (state.name, state.schema, state.ids) == ("", None, ("aaa",))
+        assert state.url == sqlite_url
 
 
 def test_errors_print_nothing_to_stdout(
@@ -503,7 +584,7 @@ def test_upgrade_downgrade_results_on_postgresql(
         assert result.steps == [Step("upgrade", rev1, (), (rev1,), "initial")]
         assert result.initial == ()
         assert upgrade().steps == []
-        assert current() == [rev1]
+        assert _current_ids() == [rev1]
 
     app2 = make_app(database_url, columns=_with_email())
     with app2.app_context():
@@ -522,5 +603,74 @@ def test_upgrade_downgrade_results_on_postgresql(
 
         result = downgrade(revision="base")
         assert result.steps == [Step("downgrade", rev1, (rev1,), (), "initial")]
-        assert current() == []
+        assert _current_ids() == []
         assert "employee" not in table_names(database_url)
+
+
+# -- several databases ---------------------------------------------------------
+
+
+def test_steps_and_states_name_their_database(
+    make_multidb_app: MultidbFactory, make_database: t.Callable[[str], str]
+) -> None:
+    app = make_multidb_app(
+        {"": make_database("sqlite"), "users": make_database("sqlite")}
+    )
+    with app.app_context():
+        init(multidb=True)
+        rev = _rev_id(migrate(message="initial"))
+        result = upgrade()
+        assert sorted((s.database, s.revision) for s in result.steps) == [
+            ("", rev),
+            ("users", rev),
+        ]
+        states = current()
+        assert sorted((state.name, state.ids) for state in states) == [
+            ("", (rev,)),
+            ("users", (rev,)),
+        ]
+        assert [s.database for s in downgrade(binds=["users"]).steps] == ["users"]
+        assert check(binds=[""]) == CheckResult(databases=("",))
+
+
+# -- the fast path ---------------------------------------------------------------
+
+
+def test_python_callers_get_the_fast_path(
+    make_app: AppFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``api.heads()`` on a straight history does not import Alembic."""
+    app = make_app(sqlite_url)
+    with app.app_context():
+        init()
+        revision(message="first", rev_id="aaa")
+        revision(message="second", rev_id="bbb")
+        heads()  # writes the revision cache
+    (tmp_path / "fast_app.py").write_text(
+        "from flask import Flask\n"
+        "from flask_sqlalchemy import SQLAlchemy\n"
+        "from flask_migrate_ext import Migrate\n"
+        "app = Flask(__name__)\n"
+        f"app.config['SQLALCHEMY_DATABASE_URI'] = {sqlite_url!r}\n"
+        "Migrate(app, SQLAlchemy(app))\n"
+    )
+    code = "\n".join(
+        [
+            "import sys",
+            "from fast_app import app",
+            "from flask_migrate_ext import api",
+            "with app.app_context():",
+            "    print([r.id for r in api.heads()], [r.id for r in api.history()],",
+            "          api.branches())",
+            "print('alembic' in sys.modules)",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["['bbb'] ['bbb', 'aaa'] []", "False"]

@@ -1,6 +1,6 @@
 """``heads``, ``history`` and ``branches`` answered from the revision cache
 print exactly what Alembic prints, and step aside whenever they cannot be
-sure."""
+sure; Python callers of the API get the same fast path."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from flask_migrate_ext import api
-from flask_migrate_ext.history import quick
+from flask_migrate_ext.scripts import quick
+from flask_migrate_ext.scripts.config import build_config
+from flask_migrate_ext.state import get_state
 from helpers import invoke
 
 REVISION = """{doc}
@@ -72,9 +73,12 @@ def versions(tmp_path: Path) -> Path:
 
 
 def through_alembic(app: Flask, command: str, *args: t.Any) -> str:
+    """What Alembic's own command prints, on the app's config."""
+    from alembic import command as alembic_command
+
     out = io.StringIO()
     with app.app_context(), contextlib.redirect_stdout(out):
-        getattr(api, command)(None, *args)
+        getattr(alembic_command, command)(build_config(get_state()), *args)
     return out.getvalue()
 
 
@@ -86,7 +90,7 @@ def through_cli(app: Flask, *args: str) -> str:
 
 def answered_quickly(app: Flask) -> bool:
     with app.app_context():
-        return quick.heads(None, False) is not None
+        return quick.straight_history(None) is not None
 
 
 def straight(versions: Path, count: int = 4) -> None:
@@ -108,8 +112,10 @@ def test_same_output_as_alembic(app: Flask, versions: Path, count: int) -> None:
         (["history", "--verbose"], "history", (None, True, False)),
         (["branches"], "branches", (False,)),
     ]
-    for cli_args, command, api_args in cases:
-        assert through_cli(app, *cli_args) == through_alembic(app, command, *api_args)
+    for cli_args, command, alembic_args in cases:
+        assert through_cli(app, *cli_args) == through_alembic(
+            app, command, *alembic_args
+        )
 
 
 def test_merge_tuple_of_one_parent(app: Flask, versions: Path) -> None:
@@ -154,12 +160,41 @@ def test_other_shapes_go_through_alembic(
         return
     through_cli(app, "heads")
     assert not answered_quickly(app)
-    for args, command, api_args in [
+    for args, command, alembic_args in [
+        (["heads"], "heads", (False, False)),
         (["heads", "-v"], "heads", (True, False)),
+        (["heads", "--resolve-dependencies"], "heads", (False, True)),
         (["history"], "history", (None, False, False)),
+        (["history", "-v"], "history", (None, True, False)),
+        (["history", "-r", "r1:"], "history", ("r1:", False, False)),
+        (["branches"], "branches", (False,)),
         (["branches", "-v"], "branches", (True,)),
+        (["show", "r1"], "show", ("r1",)),
+        (["show", "heads"], "show", ("heads",)),
     ]:
-        assert through_cli(app, *args) == through_alembic(app, command, *api_args)
+        assert through_cli(app, *args) == through_alembic(app, command, *alembic_args)
+
+
+@pytest.mark.parametrize("shape", ["straight", "branch and merge"])
+def test_database_views_match_alembic(app: Flask, versions: Path, shape: str) -> None:
+    """``current`` and ``history -i`` read the database: same text as Alembic."""
+    if shape == "straight":
+        straight(versions)
+    else:
+        write(versions, "r1", None, DOCS[0])
+        write(versions, "r2", "r1", DOCS[1])
+        write(versions, "r3", "r1", DOCS[3])
+        write(versions, "r4", ("r2", "r3"))
+    assert invoke(app, "upgrade", "r2").exit_code == 0
+    for args, command, alembic_args in [
+        (["current"], "current", (False, False)),  # check_heads, verbose
+        (["current", "-v"], "current", (False, True)),
+        (["history", "-i"], "history", (None, False, True)),
+        (["history", "-i", "-v"], "history", (None, True, True)),
+        (["history", "-r", "current:"], "history", ("current:", False, False)),
+        (["show", "current"], "show", ("current",)),
+    ]:
+        assert through_cli(app, *args) == through_alembic(app, command, *alembic_args)
 
 
 def test_no_cache_yet(app: Flask, versions: Path) -> None:

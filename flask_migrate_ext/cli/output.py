@@ -1,0 +1,234 @@
+"""Render the API's results: as Alembic's text, or as JSON.
+
+The text is byte for byte what Alembic prints for the same command
+(``Script.cmd_format`` and ``Script.log_entry``), so ``flask db heads`` and
+the rest read as they did with Flask-Migrate. The JSON is documented, with
+its versioned schema, in ``docs/json.md``; a change that could break a
+reader bumps :data:`JSON_SCHEMA`.
+
+Importing this module does not import Alembic.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing as t
+
+from ..errors import MigrateError
+from ..errors import NotUpToDateError
+from ..errors import SchemaDriftError
+
+if t.TYPE_CHECKING:
+    from ..api.results import BranchPoint
+    from ..api.results import CheckResult
+    from ..api.results import DatabaseState
+    from ..api.results import Revision
+    from ..api.results import Template
+
+#: The version of the JSON documents ``--json`` prints.
+JSON_SCHEMA = 1
+
+
+def echo(text: str, stream: t.TextIO | None = None) -> None:
+    """Write ``text`` to stdout as Alembic does: a character the stream's
+    encoding cannot show is replaced, not an error."""
+    stream = stream if stream is not None else sys.stdout
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    stream.write(text.encode(encoding, "replace").decode(encoding))
+
+
+# -- text, as Alembic prints it -------------------------------------------------
+
+
+def heads(revisions: t.Sequence[Revision], verbose: bool = False) -> str:
+    """``flask db heads``."""
+    return _lines(
+        _format(rev, verbose, include_branches=True, tree_indicators=False)
+        for rev in revisions
+    )
+
+
+def history(revisions: t.Sequence[Revision], verbose: bool = False) -> str:
+    """``flask db history``, with or without ``-i`` and a range."""
+    return _lines(
+        _format(
+            rev, verbose, include_branches=True, include_doc=True, include_parents=True
+        )
+        for rev in revisions
+    )
+
+
+def branches(points: t.Sequence[BranchPoint], verbose: bool = False) -> str:
+    """``flask db branches``: each branch point, then what it branches into."""
+    blocks = []
+    for point in points:
+        indent = " " * len(point.id)
+        children = "\n".join(
+            f"{indent} -> "
+            + _format(child, False, include_branches=True, include_doc=verbose)
+            for child in point.branches
+        )
+        blocks.append(f"{_format(point, verbose, include_branches=True)}\n{children}\n")
+    return _lines(blocks)
+
+
+def show(revisions: t.Sequence[Revision]) -> str:
+    """``flask db show``."""
+    return _lines(_log_entry(rev) for rev in revisions)
+
+
+def current(states: t.Sequence[DatabaseState], verbose: bool = False) -> str:
+    """``flask db current``: each database's revisions (``Schema <name>:``
+    first, for a tenant schema)."""
+    lines = []
+    for state in states:
+        if state.schema is not None:
+            lines.append(f"Schema {state.schema}:")
+        if verbose:
+            lines.append(f"Current revision(s) for {state.url}:")
+        lines.extend(_format(rev, verbose) for rev in state.revisions)
+    return _lines(lines)
+
+
+def check(result: CheckResult) -> str:
+    """``flask db check`` when it passes."""
+    return "No new upgrade operations detected.\n"
+
+
+def templates(found: t.Sequence[Template]) -> str:
+    """``flask db list-templates``."""
+    return _lines(
+        ["Available templates:\n", *(f"{tm.name} - {tm.description}" for tm in found)]
+    )
+
+
+def _lines(lines: t.Iterable[str]) -> str:
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _down(rev: Revision) -> str:
+    return ", ".join(rev.down_revisions) if rev.down_revisions else "<base>"
+
+
+def _format(
+    rev: Revision,
+    verbose: bool,
+    include_branches: bool = False,
+    include_doc: bool = False,
+    include_parents: bool = False,
+    tree_indicators: bool = True,
+) -> str:
+    """Alembic's ``Script.cmd_format``."""
+    if verbose:
+        return _log_entry(rev)
+    text = rev.id
+    if include_parents:
+        if rev.depends_on:
+            text = f"{_down(rev)} ({', '.join(rev.depends_on)}) -> {text}"
+        else:
+            text = f"{_down(rev)} -> {text}"
+    if include_branches and rev.branch_labels:
+        text += f" ({', '.join(rev.branch_labels)})"
+    if rev.is_head:
+        text += " (effective head)" if rev.depended_on else " (head)"
+    if rev.is_current:
+        text += " (current)"
+    if tree_indicators:
+        text += " (branchpoint)" if rev.is_branch_point else ""
+        text += " (mergepoint)" if rev.is_merge_point else ""
+    if include_doc:
+        text += f", {rev.summary}"
+    return text
+
+
+def _log_entry(rev: Revision) -> str:
+    """Alembic's ``Script.log_entry``."""
+    entry = (
+        f"Rev: {rev.id}"
+        + (" (head)" if rev.is_head else "")
+        + (" (branchpoint)" if rev.is_branch_point else "")
+        + (" (mergepoint)" if rev.is_merge_point else "")
+        + (" (current)" if rev.is_current else "")
+        + "\n"
+    )
+    entry += f"{'Merges' if rev.is_merge_point else 'Parent'}: {_down(rev)}\n"
+    if rev.depends_on:
+        entry += f"Also depends on: {', '.join(rev.depends_on)}\n"
+    if rev.is_branch_point:
+        entry += f"Branches into: {', '.join(rev.children)}\n"
+    if rev.branch_labels:
+        entry += f"Branch names: {', '.join(rev.branch_labels)}\n"
+    entry += f"Path: {rev.path}\n"
+    body = "\n".join(f"    {para}" for para in rev.doc.splitlines())
+    return f"{entry}\n{body}\n"
+
+
+# -- JSON ----------------------------------------------------------------------
+
+
+def to_json(command: str, **fields: t.Any) -> str:
+    """A JSON document: ``schema``, ``command``, then ``fields``."""
+    document = {"schema": JSON_SCHEMA, "command": command, **fields}
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def revision_json(rev: Revision) -> dict[str, t.Any]:
+    """One revision, as every command's JSON shows it."""
+    return {
+        "id": rev.id,
+        "message": rev.message,
+        "doc": rev.doc,
+        "path": rev.path,
+        "down_revisions": list(rev.down_revisions),
+        "branch_labels": list(rev.branch_labels),
+        "depends_on": list(rev.depends_on),
+        "children": list(rev.children),
+        "is_head": rev.is_head,
+        "is_base": rev.is_base,
+        "is_branch_point": rev.is_branch_point,
+        "is_merge_point": rev.is_merge_point,
+        "is_current": rev.is_current,
+    }
+
+
+def revisions_json(command: str, revisions: t.Sequence[Revision]) -> str:
+    """``heads``, ``history``, ``show`` and ``branches`` with ``--json``."""
+    return to_json(command, revisions=[revision_json(rev) for rev in revisions])
+
+
+def current_json(states: t.Sequence[DatabaseState]) -> str:
+    """``current --json``: one entry per database (or tenant schema)."""
+    databases = [
+        {
+            "name": state.name,
+            "url": state.url,
+            "schema": state.schema,
+            "revisions": [revision_json(rev) for rev in state.revisions],
+        }
+        for state in states
+    ]
+    return to_json("current", databases=databases)
+
+
+#: ``check --json``'s ``error`` for each failure it reports as JSON.
+CHECK_ERRORS: dict[type[MigrateError], str] = {
+    SchemaDriftError: "drift",
+    NotUpToDateError: "not-up-to-date",
+}
+
+
+def check_json(outcome: CheckResult | MigrateError) -> str:
+    """``check --json``: passed, or why not (a :data:`CHECK_ERRORS` error)."""
+    if not isinstance(outcome, MigrateError):
+        return to_json("check", ok=True, databases=list(outcome.databases))
+    return to_json(
+        "check",
+        ok=False,
+        error=next(
+            name for cls, name in CHECK_ERRORS.items() if isinstance(outcome, cls)
+        ),
+        exit_code=int(outcome.exit_code),
+        message=str(outcome).split("\n", 1)[0],
+        changes=list(getattr(outcome, "lines", [])),
+    )
