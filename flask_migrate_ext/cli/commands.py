@@ -12,282 +12,44 @@ command runs.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import signal
-import threading
-import traceback
 import typing as t
 
 import click
-from flask.cli import AppGroup
 
 from ..errors import ExitCode
-from ..errors import first_line
-from ..errors import MigrateError
 from ..errors import NotUpToDateError
 from ..errors import PartiallyAppliedError
 from ..errors import SchemaDriftError
-from ..report import reporting_to
-from ..state import running
-from . import collector
 from . import output
+from .boundary import MigrateGroup
+from .options import bind_args
+from .options import bind_option
+from .options import branch_label_option
+from .options import directory_arg
+from .options import directory_option
+from .options import GROUP_BIND_KEY
+from .options import GROUP_DIRECTORY_KEY
+from .options import GROUP_VERBOSE_KEY
+from .options import GROUP_X_ARG_KEY
+from .options import json_option
+from .options import lock_args
+from .options import message_option
+from .options import rev_id_option
+from .options import schema_option
+from .options import sql_option
+from .options import tag_option
+from .options import verbose_option
+from .options import with_lock_options
+from .options import with_new_revision_options
+from .options import x_arg_option
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
-
-#: ``click.Context.meta`` keys under which the ``db`` group keeps its options.
-GROUP_DIRECTORY_KEY = "flask_migrate_ext.directory"
-GROUP_X_ARG_KEY = "flask_migrate_ext.x_arg"
-
-
-def group_x_args() -> list[str]:
-    """The ``-x`` values given to the ``db`` group of the running CLI command."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return []
-    return list(ctx.meta.get(GROUP_X_ARG_KEY, ()))
-
-
-GROUP_VERBOSE_KEY = "flask_migrate_ext.verbose"
-GROUP_BIND_KEY = "flask_migrate_ext.bind"
-
-
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM, so it unwinds like Ctrl-C.
-
-    A ``KeyboardInterrupt`` subclass, so database drivers that cancel the
-    running statement on Ctrl-C (psycopg) do so on SIGTERM too.
-    """
-
-
-def _stop(signum: int, frame: object) -> None:
-    # Stop the server's statement first: unwinding rolls back on the same
-    # connection, which would otherwise wait for the statement to finish.
-    # (Imported here: the runner has loaded it by the time a run is stopped,
-    # and `flask --help` need not.)
-    from ..apply.interrupt import cancel_running
-
-    cancel_running()
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
-
-
-@contextlib.contextmanager
-def _signals_unwind() -> t.Iterator[None]:
-    """SIGINT and SIGTERM cancel server statements, then unwind as exceptions."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {
-        sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _verbose() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.meta.get(GROUP_VERBOSE_KEY))
-
-
-@contextlib.contextmanager
-def user_errors() -> t.Iterator[None]:
-    """The CLI's one error boundary: a short message on stderr and an exit code.
-
-    Errors raised by the API carry their exit code. Anything else is a bug
-    or an environment problem: one line too, and the traceback with
-    ``flask db --verbose``.
-    """
-    collector.skip_collections_at_exit()
-    try:
-        with (
-            collector.frozen(),
-            _signals_unwind(),
-            reporting_to(_echo_err),
-            running(cli=True, group_x_args=tuple(group_x_args())),
-        ):
-            yield
-    except MigrateError as e:
-        if _verbose():
-            traceback.print_exc()
-        click.echo(f"Error: {e}", err=True)
-        raise click.exceptions.Exit(int(e.exit_code)) from None
-    except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated)
-        click.echo("Stopped by SIGTERM." if terminated else "Interrupted.", err=True)
-        code = ExitCode.TERMINATED if terminated else ExitCode.INTERRUPTED
-        raise click.exceptions.Exit(int(code)) from None
-    except (click.exceptions.Exit, click.ClickException, click.Abort):
-        raise
-    except Exception as e:
-        if _verbose():
-            raise
-        summary = first_line(e) or "(no message)"
-        click.echo(f"Error: {type(e).__name__}: {summary}", err=True)
-        click.echo(
-            "Run with 'flask db --verbose ...' to see the full traceback.", err=True
-        )
-        raise click.exceptions.Exit(int(ExitCode.ERROR)) from None
-
-
-def _echo_err(message: str) -> None:
-    click.echo(message, err=True)
 
 
 def _api() -> t.Any:
     from .. import api
 
     return api
-
-
-def _binds(bind: tuple[str, ...] = ()) -> dict[str, t.Any]:
-    """``--bind`` values of the group and the subcommand, as API arguments."""
-    ctx = click.get_current_context()
-    names = [*ctx.meta.get(GROUP_BIND_KEY, ()), *bind]
-    return {"binds": names or None}
-
-
-def _directory(directory: str | None) -> str | None:
-    """A subcommand's ``-d`` wins over the group's; ``None`` means the app's."""
-    if directory is not None:
-        return directory
-    ctx = click.get_current_context()
-    return t.cast("str | None", ctx.meta.get(GROUP_DIRECTORY_KEY))
-
-
-class MigrateGroup(AppGroup):
-    """An :class:`~flask.cli.AppGroup` whose commands report :class:`MigrateError`
-    as a one-line message and its exit code."""
-
-    def command(self, *args: t.Any, **kwargs: t.Any) -> t.Callable[[F], click.Command]:  # type: ignore[override]
-        decorator = super().command(*args, **kwargs)
-
-        def wrap(f: F) -> click.Command:
-            @functools.wraps(f)
-            def callback(*f_args: t.Any, **f_kwargs: t.Any) -> t.Any:
-                with user_errors():
-                    return f(*f_args, **f_kwargs)
-
-            return decorator(callback)
-
-        return wrap
-
-
-directory_option = click.option(
-    "-d",
-    "--directory",
-    default=None,
-    help='Migration script directory (default is "migrations").',
-)
-x_arg_option = click.option(
-    "-x",
-    "--x-arg",
-    multiple=True,
-    help="Additional arguments consumed by custom env.py scripts.",
-)
-sql_option = click.option(
-    "--sql",
-    is_flag=True,
-    help="Don't emit SQL to database - dump to standard output instead.",
-)
-tag_option = click.option(
-    "--tag",
-    default=None,
-    help='Arbitrary "tag" name - can be used by custom env.py scripts.',
-)
-bind_option = click.option(
-    "--bind",
-    multiple=True,
-    metavar="NAME",
-    help="With several databases, work on this one only (repeatable).",
-)
-schema_option = click.option(
-    "--schema",
-    "schemas",
-    multiple=True,
-    metavar="NAME",
-    help="PostgreSQL tenant schema to work in, each with its own version"
-    " table (repeatable; default MIGRATE_SCHEMAS).",
-)
-verbose_option = click.option(
-    "-v", "--verbose", is_flag=True, help="Use more verbose output."
-)
-json_option = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the result as JSON (schema in the docs' JSON output page).",
-)
-message_option = click.option("-m", "--message", default=None, help="Revision message.")
-head_option = click.option(
-    "--head",
-    default="head",
-    help="Specify head revision or <branchname>@head to base new revision on.",
-)
-splice_option = click.option(
-    "--splice",
-    is_flag=True,
-    help='Allow a non-head revision as the "head" to splice onto.',
-)
-branch_label_option = click.option(
-    "--branch-label",
-    default=None,
-    help="Specify a branch label to apply to the new revision.",
-)
-version_path_option = click.option(
-    "--version-path",
-    default=None,
-    help="Specify specific path from config for version file.",
-)
-rev_id_option = click.option(
-    "--rev-id",
-    default=None,
-    help="Specify a hardcoded revision id instead of generating one.",
-)
-
-
-def _new_revision_options(f: F) -> F:
-    """Options shared by ``revision`` and ``migrate``, in Flask-Migrate's order."""
-    for option in reversed(
-        [
-            sql_option,
-            head_option,
-            splice_option,
-            branch_label_option,
-            version_path_option,
-            rev_id_option,
-        ]
-    ):
-        f = option(f)
-    return f
-
-
-lock_options = [
-    click.option(
-        "--lock-timeout",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="Seconds to wait for another process's migration lock"
-        " (default MIGRATE_LOCK_TIMEOUT or 600).",
-    ),
-    click.option(
-        "--no-lock",
-        is_flag=True,
-        help="Don't take the migration lock.",
-    ),
-]
-
-
-def _lock_options(f: F) -> F:
-    for option in reversed(lock_options):
-        f = option(f)
-    return f
-
-
-def _lock_args(no_lock: bool, lock_timeout: float | None) -> dict[str, t.Any]:
-    return {"lock": False if no_lock else None, "lock_timeout": lock_timeout}
 
 
 @click.group(cls=MigrateGroup)
@@ -339,7 +101,7 @@ def init_command(
     directory: str | None, multidb: bool, template: str | None, package: bool
 ) -> None:
     """Create a new migration repository."""
-    _api().init(_directory(directory), multidb, template, package)
+    _api().init(directory_arg(directory), multidb, template, package)
 
 
 @db.command("revision")
@@ -352,7 +114,7 @@ def init_command(
     help="Populate revision script with candidate migration operations,"
     " based on comparison of database to model.",
 )
-@_new_revision_options
+@with_new_revision_options
 def revision_command(
     directory: str | None,
     bind: tuple[str, ...],
@@ -367,7 +129,7 @@ def revision_command(
 ) -> None:
     """Create a new revision file."""
     _api().revision(
-        _directory(directory),
+        directory_arg(directory),
         message,
         autogenerate,
         sql,
@@ -376,7 +138,7 @@ def revision_command(
         branch_label,
         version_path,
         rev_id,
-        **_binds(bind),
+        **bind_args(bind),
     )
 
 
@@ -384,7 +146,7 @@ def revision_command(
 @directory_option
 @bind_option
 @message_option
-@_new_revision_options
+@with_new_revision_options
 @x_arg_option
 @click.option(
     "-v",
@@ -407,7 +169,7 @@ def migrate_command(
 ) -> None:
     """Autogenerate a new revision file (alias for 'revision --autogenerate')."""
     _api().migrate(
-        _directory(directory),
+        directory_arg(directory),
         message,
         sql,
         head,
@@ -416,7 +178,7 @@ def migrate_command(
         version_path,
         rev_id,
         list(x_arg),
-        **_binds(bind),
+        **bind_args(bind),
         verbose=verbose,
     )
 
@@ -426,7 +188,7 @@ def migrate_command(
 @click.argument("revision", default="head")
 def edit_command(directory: str | None, revision: str) -> None:
     """Edit a revision file in $EDITOR."""
-    _api().edit(_directory(directory), revision)
+    _api().edit(directory_arg(directory), revision)
 
 
 @db.command("merge")
@@ -443,7 +205,9 @@ def merge_command(
     revisions: tuple[str, ...],
 ) -> None:
     """Merge two revisions together, creating a new revision file."""
-    _api().merge(_directory(directory), list(revisions), message, branch_label, rev_id)
+    _api().merge(
+        directory_arg(directory), list(revisions), message, branch_label, rev_id
+    )
 
 
 @db.command("upgrade")
@@ -453,7 +217,7 @@ def merge_command(
 @sql_option
 @tag_option
 @x_arg_option
-@_lock_options
+@with_lock_options
 @click.argument("revision", default="head")
 def upgrade_command(
     directory: str | None,
@@ -468,14 +232,14 @@ def upgrade_command(
 ) -> None:
     """Upgrade to a later version."""
     _api().upgrade(
-        _directory(directory),
+        directory_arg(directory),
         revision,
         sql,
         tag,
         list(x_arg),
-        **_lock_args(no_lock, lock_timeout),
+        **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
-        **_binds(bind),
+        **bind_args(bind),
     )
 
 
@@ -486,7 +250,7 @@ def upgrade_command(
 @sql_option
 @tag_option
 @x_arg_option
-@_lock_options
+@with_lock_options
 @click.argument("revision", default="-1")
 def downgrade_command(
     directory: str | None,
@@ -501,14 +265,14 @@ def downgrade_command(
 ) -> None:
     """Revert to a previous version."""
     _api().downgrade(
-        _directory(directory),
+        directory_arg(directory),
         revision,
         sql,
         tag,
         list(x_arg),
-        **_lock_args(no_lock, lock_timeout),
+        **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
-        **_binds(bind),
+        **bind_args(bind),
     )
 
 
@@ -518,7 +282,7 @@ def downgrade_command(
 @click.argument("revision", default="head")
 def show_command(directory: str | None, as_json: bool, revision: str) -> None:
     """Show the revision denoted by the given symbol."""
-    found = _api().show(_directory(directory), revision)
+    found = _api().show(directory_arg(directory), revision)
     output.echo(output.revisions_json("show", found) if as_json else output.show(found))
 
 
@@ -546,7 +310,9 @@ def history_command(
     as_json: bool,
 ) -> None:
     """List changeset scripts in chronological order."""
-    found = _api().history(_directory(directory), rev_range, verbose, indicate_current)
+    found = _api().history(
+        directory_arg(directory), rev_range, verbose, indicate_current
+    )
     if as_json:
         output.echo(output.revisions_json("history", found))
     else:
@@ -566,7 +332,7 @@ def heads_command(
     directory: str | None, verbose: bool, resolve_dependencies: bool, as_json: bool
 ) -> None:
     """Show current available heads in the script directory."""
-    found = _api().heads(_directory(directory), verbose, resolve_dependencies)
+    found = _api().heads(directory_arg(directory), verbose, resolve_dependencies)
     if as_json:
         output.echo(output.revisions_json("heads", found))
     else:
@@ -579,7 +345,7 @@ def heads_command(
 @json_option
 def branches_command(directory: str | None, verbose: bool, as_json: bool) -> None:
     """Show current branch points."""
-    found = _api().branches(_directory(directory), verbose)
+    found = _api().branches(directory_arg(directory), verbose)
     if as_json:
         output.echo(output.revisions_json("branches", found))
     else:
@@ -609,7 +375,10 @@ def current_command(
 
     try:
         states = _api().current(
-            _directory(directory), verbose, schemas=schemas or None, **_binds(bind)
+            directory_arg(directory),
+            verbose,
+            schemas=schemas or None,
+            **bind_args(bind),
         )
     except PartiallyAppliedError as e:
         render(e.result or [])  # what was read, then the error
@@ -627,7 +396,7 @@ def current_command(
     is_flag=True,
     help="Delete the version in the alembic_version table before stamping.",
 )
-@_lock_options
+@with_lock_options
 @click.argument("revision", default="head")
 def stamp_command(
     directory: str | None,
@@ -641,13 +410,13 @@ def stamp_command(
 ) -> None:
     """'stamp' the revision table with the given revision; don't run any migrations."""
     _api().stamp(
-        _directory(directory),
+        directory_arg(directory),
         revision,
         sql,
         tag,
         purge,
-        **_lock_args(no_lock, lock_timeout),
-        **_binds(bind),
+        **lock_args(no_lock, lock_timeout),
+        **bind_args(bind),
     )
 
 
@@ -658,7 +427,7 @@ def stamp_command(
 def check_command(directory: str | None, bind: tuple[str, ...], as_json: bool) -> None:
     """Check if there are any new operations to migrate."""
     try:
-        result = _api().check(_directory(directory), **_binds(bind))
+        result = _api().check(directory_arg(directory), **bind_args(bind))
     except (SchemaDriftError, NotUpToDateError) as e:
         if as_json:
             output.echo(output.check_json(e))
@@ -685,7 +454,7 @@ def resolve_command(directory: str | None, outcome: str | None, revision: str) -
     """Mark a partially applied revision as dealt with."""
     if outcome is None:
         raise click.UsageError("Say what you did: --applied or --rolled-back.")
-    _api().resolve(_directory(directory), revision, outcome == "applied")
+    _api().resolve(directory_arg(directory), revision, outcome == "applied")
 
 
 @db.command("upgrade-env")
@@ -710,7 +479,7 @@ def upgrade_env_command(
     directory: str | None, check: bool, force: bool, template: str | None
 ) -> None:
     """Bring env.py up to the current template, showing the diff."""
-    result = _api().upgrade_env(_directory(directory), force, check, template)
+    result = _api().upgrade_env(directory_arg(directory), force, check, template)
     if result.diff:
         click.echo(result.diff, nl=False)
     origin = result.origin or "local edits"
@@ -760,7 +529,7 @@ def _dropped_lines(results: t.Sequence[t.Any]) -> list[str]:
 @db.command("uninstall")
 @bind_option
 @schema_option
-@_lock_options
+@with_lock_options
 @click.option(
     "-y", "--yes", is_flag=True, help="Don't ask for confirmation (for scripts)."
 )
@@ -775,8 +544,8 @@ def uninstall_command(
     api = _api()
     args = {
         "schemas": schemas or None,
-        **_lock_args(no_lock, lock_timeout),
-        **_binds(bind),
+        **lock_args(no_lock, lock_timeout),
+        **bind_args(bind),
     }
     if not yes:
         if not _stdin_is_terminal():
@@ -786,7 +555,9 @@ def uninstall_command(
                 err=True,
             )
             raise click.exceptions.Exit(int(ExitCode.USAGE))
-        planned = _dropped_lines(api.uninstall(_directory(None), dry_run=True, **args))
+        planned = _dropped_lines(
+            api.uninstall(directory_arg(None), dry_run=True, **args)
+        )
         if planned:
             click.echo("This drops:")
             for line in planned:
@@ -796,7 +567,7 @@ def uninstall_command(
                 default=False,
                 abort=True,
             )
-    results = api.uninstall(_directory(None), **args)
+    results = api.uninstall(directory_arg(None), **args)
     several = len(results) > 1
     dropped = _dropped_lines(results)
     if not dropped:

@@ -1,0 +1,156 @@
+"""Options shared by the ``db`` commands, declared once, and how a command
+reads the group's options (``flask db -d DIR -x ARG --bind NAME ...``)."""
+
+from __future__ import annotations
+
+import typing as t
+
+import click
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+#: ``click.Context.meta`` keys under which the ``db`` group keeps its options.
+GROUP_DIRECTORY_KEY = "flask_migrate_ext.directory"
+GROUP_X_ARG_KEY = "flask_migrate_ext.x_arg"
+
+
+def group_x_args() -> list[str]:
+    """The ``-x`` values given to the ``db`` group of the running CLI command."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return []
+    return list(ctx.meta.get(GROUP_X_ARG_KEY, ()))
+
+
+GROUP_VERBOSE_KEY = "flask_migrate_ext.verbose"
+GROUP_BIND_KEY = "flask_migrate_ext.bind"
+
+
+directory_option = click.option(
+    "-d",
+    "--directory",
+    default=None,
+    help='Migration script directory (default is "migrations").',
+)
+x_arg_option = click.option(
+    "-x",
+    "--x-arg",
+    multiple=True,
+    help="Additional arguments consumed by custom env.py scripts.",
+)
+sql_option = click.option(
+    "--sql",
+    is_flag=True,
+    help="Don't emit SQL to database - dump to standard output instead.",
+)
+tag_option = click.option(
+    "--tag",
+    default=None,
+    help='Arbitrary "tag" name - can be used by custom env.py scripts.',
+)
+bind_option = click.option(
+    "--bind",
+    multiple=True,
+    metavar="NAME",
+    help="With several databases, work on this one only (repeatable).",
+)
+schema_option = click.option(
+    "--schema",
+    "schemas",
+    multiple=True,
+    metavar="NAME",
+    help="PostgreSQL tenant schema to work in, each with its own version"
+    " table (repeatable; default MIGRATE_SCHEMAS).",
+)
+verbose_option = click.option(
+    "-v", "--verbose", is_flag=True, help="Use more verbose output."
+)
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the result as JSON (schema in the docs' JSON output page).",
+)
+message_option = click.option("-m", "--message", default=None, help="Revision message.")
+head_option = click.option(
+    "--head",
+    default="head",
+    help="Specify head revision or <branchname>@head to base new revision on.",
+)
+splice_option = click.option(
+    "--splice",
+    is_flag=True,
+    help='Allow a non-head revision as the "head" to splice onto.',
+)
+branch_label_option = click.option(
+    "--branch-label",
+    default=None,
+    help="Specify a branch label to apply to the new revision.",
+)
+version_path_option = click.option(
+    "--version-path",
+    default=None,
+    help="Specify specific path from config for version file.",
+)
+rev_id_option = click.option(
+    "--rev-id",
+    default=None,
+    help="Specify a hardcoded revision id instead of generating one.",
+)
+
+
+def with_new_revision_options(f: F) -> F:
+    """Options shared by ``revision`` and ``migrate``, in Flask-Migrate's order."""
+    for option in reversed(
+        [
+            sql_option,
+            head_option,
+            splice_option,
+            branch_label_option,
+            version_path_option,
+            rev_id_option,
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+lock_options = [
+    click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Seconds to wait for another process's migration lock"
+        " (default MIGRATE_LOCK_TIMEOUT or 600).",
+    ),
+    click.option(
+        "--no-lock",
+        is_flag=True,
+        help="Don't take the migration lock.",
+    ),
+]
+
+
+def with_lock_options(f: F) -> F:
+    for option in reversed(lock_options):
+        f = option(f)
+    return f
+
+
+def lock_args(no_lock: bool, lock_timeout: float | None) -> dict[str, t.Any]:
+    return {"lock": False if no_lock else None, "lock_timeout": lock_timeout}
+
+
+def bind_args(bind: tuple[str, ...] = ()) -> dict[str, t.Any]:
+    """``--bind`` values of the group and the subcommand, as API arguments."""
+    ctx = click.get_current_context()
+    names = [*ctx.meta.get(GROUP_BIND_KEY, ()), *bind]
+    return {"binds": names or None}
+
+
+def directory_arg(directory: str | None) -> str | None:
+    """A subcommand's ``-d`` wins over the group's; ``None`` means the app's."""
+    if directory is not None:
+        return directory
+    ctx = click.get_current_context()
+    return t.cast("str | None", ctx.meta.get(GROUP_DIRECTORY_KEY))
