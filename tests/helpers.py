@@ -123,3 +123,54 @@ def write_revision(
 ignore_get_engine = pytest.mark.filterwarnings(
     "ignore:'get_engine' is deprecated:DeprecationWarning"
 )
+
+
+#: Environment variables the two apps of :func:`write_switch_apps` read.
+SWITCH_URL_VAR = "FMX_SWITCH_DATABASE_URL"
+SWITCH_EMAIL_VAR = "FMX_SWITCH_WITH_EMAIL"
+
+_SWITCH_APP = """\
+import os
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+{import_line}
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["{url_var}"]
+db = SQLAlchemy(app)
+migrate = Migrate(app, db)
+
+
+class Employee(db.Model):
+    __tablename__ = "employee"
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(50))
+    if os.environ.get("{email_var}"):
+        email = sa.Column(sa.String(80))
+"""
+
+
+def write_switch_apps(directory: Path) -> None:
+    """Write ``app_fm.py`` (Flask-Migrate) and ``app_ext.py`` (this package):
+    the same models, on the database in ``SWITCH_URL_VAR``; with
+    ``SWITCH_EMAIL_VAR`` set, ``Employee`` gains an ``email`` column."""
+    for module, import_line in [
+        ("app_fm", "from flask_migrate import Migrate"),
+        ("app_ext", "from flask_migrate_ext import Migrate"),
+    ]:
+        source = _SWITCH_APP.format(
+            import_line=import_line,
+            url_var=SWITCH_URL_VAR,
+            email_var=SWITCH_EMAIL_VAR,
+        )
+        (directory / f"{module}.py").write_text(source)
+
+
+def run_switch_app(
+    directory: Path, module: str, url: str, *args: str, email: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``flask --app <module> db <args>`` for :func:`write_switch_apps`."""
+    env = {SWITCH_URL_VAR: url, **({SWITCH_EMAIL_VAR: "1"} if email else {})}
+    return run_flask(directory, "--app", module, "db", *args, env=env, timeout=120)

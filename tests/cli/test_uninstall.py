@@ -30,10 +30,11 @@ from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock
 from flask_migrate_ext.settings import LOCK_TABLE
 from helpers import invoke
-from helpers import run_flask
+from helpers import run_switch_app
 from helpers import table_names
 from helpers import version_rows
 from helpers import write_revision
+from helpers import write_switch_apps
 
 LEDGER = "flask_migrate_ext_log"
 DONE = "The database can now be used with Flask-Migrate."
@@ -417,53 +418,19 @@ def test_tenant_schemas(make_app: AppFactory, make_database: t.Any) -> None:
 
 # -- the switch, both ways, with real Flask-Migrate 4.1.0 processes --------------
 
-URL_VAR = "FMX_SWITCH_DATABASE_URL"
-EMAIL_VAR = "FMX_SWITCH_WITH_EMAIL"
-APP_MODULE = """\
-import os
-
-import sqlalchemy as sa
-from flask import Flask
-from flask_sqlalchemy import SQLAlchemy
-{import_line}
-
-app = Flask(__name__)
-app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["{url_var}"]
-db = SQLAlchemy(app)
-migrate = Migrate(app, db)
-
-
-class Employee(db.Model):
-    __tablename__ = "employee"
-    id = sa.Column(sa.Integer, primary_key=True)
-    name = sa.Column(sa.String(50))
-    if os.environ.get("{email_var}"):
-        email = sa.Column(sa.String(80))
-"""
-
 Run = t.Callable[..., subprocess.CompletedProcess[str]]
 
 
 def switch_apps(tmp_path: Path, url: str) -> tuple[Run, Run]:
     """Runners for ``app_fm`` (Flask-Migrate) and ``app_ext`` (this package),
     two apps with the same models on the same database and folder."""
-    for module, import_line in [
-        ("app_fm", "from flask_migrate import Migrate"),
-        ("app_ext", "from flask_migrate_ext import Migrate"),
-    ]:
-        source = APP_MODULE.format(
-            import_line=import_line, url_var=URL_VAR, email_var=EMAIL_VAR
-        )
-        (tmp_path / f"{module}.py").write_text(source)
+    write_switch_apps(tmp_path)
 
     def runner(module: str) -> Run:
         def run(
             *args: str, email: bool = False, ok: bool = True
         ) -> subprocess.CompletedProcess[str]:
-            env = {URL_VAR: url, **({EMAIL_VAR: "1"} if email else {})}
-            done = run_flask(
-                tmp_path, "--app", module, "db", *args, env=env, timeout=120
-            )
+            done = run_switch_app(tmp_path, module, url, *args, email=email)
             if ok:
                 assert done.returncode == 0, (
                     f"{done.args}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"

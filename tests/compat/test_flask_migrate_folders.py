@@ -20,34 +20,10 @@ from flask import Flask
 from conftest import AppFactory
 from helpers import ignore_get_engine
 from helpers import invoke
-from helpers import run_flask
+from helpers import run_switch_app
 from helpers import table_names
 from helpers import version_rows
-
-URL_VAR = "FMX_COMPAT_DATABASE_URL"
-EMAIL_VAR = "FMX_COMPAT_WITH_EMAIL"
-
-APP_MODULE = """\
-import os
-
-import sqlalchemy as sa
-from flask import Flask
-from flask_sqlalchemy import SQLAlchemy
-{import_line}
-
-app = Flask(__name__)
-app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["{url_var}"]
-db = SQLAlchemy(app)
-migrate = Migrate(app, db)
-
-
-class Employee(db.Model):
-    __tablename__ = "employee"
-    id = sa.Column(sa.Integer, primary_key=True)
-    name = sa.Column(sa.String(50))
-    if os.environ.get("{email_var}"):
-        email = sa.Column(sa.String(80))
-"""
+from helpers import write_switch_apps
 
 # A line only Flask-Migrate's own env.py has: it reads configure_args and
 # stores its process_revision_directives hook in that dict.
@@ -56,23 +32,13 @@ FLASK_MIGRATE_ENV_LINE = "conf_args = current_app.extensions['migrate'].configur
 
 def _write_apps(tmp_path: Path) -> None:
     """``app_fm`` uses Flask-Migrate, ``app_ext`` flask_migrate_ext; same models."""
-    for module, import_line in [
-        ("app_fm", "from flask_migrate import Migrate"),
-        ("app_ext", "from flask_migrate_ext import Migrate"),
-    ]:
-        source = APP_MODULE.format(
-            import_line=import_line, url_var=URL_VAR, email_var=EMAIL_VAR
-        )
-        (tmp_path / f"{module}.py").write_text(source)
+    write_switch_apps(tmp_path)
 
 
 def _flask(
     tmp_path: Path, module: str, url: str, *args: str, email: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    env = {URL_VAR: url}
-    if email:
-        env[EMAIL_VAR] = "1"
-    return run_flask(tmp_path, "--app", module, "db", *args, env=env, timeout=120)
+    return run_switch_app(tmp_path, module, url, *args, email=email)
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
