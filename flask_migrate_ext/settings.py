@@ -9,8 +9,6 @@ is generated from :data:`SETTINGS`.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import os
 import typing as t
 
@@ -25,8 +23,9 @@ DEFAULT_LOG_TABLE = "flask_migrate_ext_log"
 LOCK_TABLE = "flask_migrate_ext_lock"
 
 
-@dataclasses.dataclass(frozen=True)
-class Setting:
+# NamedTuples, not dataclasses: this module loads with the app, and a
+# dataclass costs about half a millisecond to define.
+class Setting(t.NamedTuple):
     """One ``MIGRATE_*`` key: its default, how to read it, and its docs."""
 
     key: str
@@ -205,8 +204,7 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(t.NamedTuple):
     """The app's ``MIGRATE_*`` settings, read and checked once per command."""
 
     lock: LockSetting = True
@@ -252,6 +250,8 @@ def set_defaults(config: t.MutableMapping[str, t.Any]) -> None:
 def misspelled_keys(config: t.Mapping[str, t.Any]) -> list[tuple[str, str]]:
     """``MIGRATE_*`` keys that look like a typo of a known one:
     ``(given, meant)`` pairs."""
+    import difflib  # only when a command starts, not with the app
+
     found = []
     for key in config:
         if key.startswith("MIGRATE_") and key not in _BY_KEY:

@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import dataclasses
 import os
+import types
 import typing as t
 
 from flask import current_app
@@ -33,8 +34,12 @@ ProcessRevisionDirectives = t.Callable[
 ]
 
 
-@dataclasses.dataclass(frozen=True)
-class RunState:
+_NOTHING: t.Mapping[str, t.Any] = types.MappingProxyType({})
+
+
+# A NamedTuple, not a dataclass: this module loads with the app, and a
+# dataclass costs about half a millisecond to define.
+class RunState(t.NamedTuple):
     """What the command running now asks of env.py, beyond ``Migrate()``'s options.
 
     env.py files written by Flask-Migrate are not ours to edit, so a command
@@ -52,10 +57,10 @@ class RunState:
     group_x_args: tuple[str, ...] = ()
     #: ``context.configure`` options that win over what env.py passes
     #: (a tenant schema's version table, an explicit transaction mode).
-    overrides: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
+    overrides: t.Mapping[str, t.Any] = _NOTHING
     #: ``context.configure`` options used when neither env.py nor
     #: ``Migrate()`` gives one.
-    fallbacks: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
+    fallbacks: t.Mapping[str, t.Any] = _NOTHING
     #: Shown each autogenerate result before env.py's
     #: ``process_revision_directives`` (which may empty it).
     revision_watchers: tuple[ProcessRevisionDirectives, ...] = ()
@@ -94,7 +99,7 @@ def running(
         changes["fallbacks"] = {**current.fallbacks, **fallbacks}
     if revision_watcher is not None:
         changes["revision_watchers"] = (*current.revision_watchers, revision_watcher)
-    state = dataclasses.replace(current, **changes)
+    state = current._replace(**changes)
     token = _run_state.set(state)
     try:
         yield state
