@@ -149,3 +149,49 @@ def clean_env() -> dict[str, str]:
     return {
         k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "EXAMPLE_"))
     }
+
+
+def run_demo(url: str) -> subprocess.CompletedProcess[str]:
+    env = clean_env()
+    env["EXAMPLE_DATABASE_URL"] = url
+    return subprocess.run(
+        [sys.executable, os.fspath(EXAMPLE / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_demo_runs_twice_on_the_same_database(database_url: str) -> None:
+    first = run_demo(database_url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "back to empty first" not in first.stdout
+    assert "\nsql> INSERT INTO department" in first.stdout
+    assert "$ sql>" not in first.stdout
+    second = run_demo(database_url)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert (
+        "# An earlier run left the example's tables: back to empty first\n"
+        "$ flask --app example db downgrade base\n"
+    ) in second.stdout
+    assert "migrations apply and revert cleanly" in second.stdout
+    assert "Research: Alan Turing, user alan.turing" in second.stdout
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_demo_refuses_a_database_with_other_tables(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE invoices (id INTEGER)"))
+    engine.dispose()
+    done = run_demo(database_url)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "The database at EXAMPLE_DATABASE_URL is not empty (tables: invoices):"
+        " the demo needs an empty database."
+    )
+    assert table_names(database_url) == {"invoices"}

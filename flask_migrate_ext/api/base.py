@@ -200,3 +200,51 @@ def _run_read_only(
 
     with EnvironmentContext(config, script, fn=work, dont_mutate=True):
         script.run_env()
+
+
+def _database_name(engine: sa.Engine | None) -> str:
+    """The bind name of the database env.py connected to (``""``: default)."""
+    if engine is None:
+        return ""
+    state = get_state()
+    for name in database_names():
+        app_engine = get_engine(state, name)
+        if engine is app_engine or engine is getattr(app_engine, "sync_engine", 0):
+            return name
+    return ""
+
+
+def _not_up_to_date(
+    config: AlembicConfig, script: ScriptDirectory, retry: str
+) -> errors.NotUpToDateError:
+    """Alembic's "Target database is not up to date.", naming each database's
+    revisions and the heads, and the way on."""
+    heads = tuple(script.get_heads())
+    found: list[tuple[str, tuple[str, ...]]] = []
+
+    def read(current: tuple[str, ...], context: MigrationContext) -> None:
+        connection = context.connection
+        engine = connection.engine if connection is not None else None
+        found.append((_database_name(engine), tuple(current)))
+
+    _run_read_only(config, script, read)
+    several = len(found) > 1
+    behind = []
+    for name, current in found:
+        if set(current) == set(heads):
+            continue
+        if name:
+            where = f"database {name!r}"
+        else:
+            where = "the default database" if several else "the database"
+        behind.append(f"{where} is at {', '.join(current) or 'base (empty)'}")
+    plural = len(heads) != 1
+    command = get_state().command
+    first = f"'flask {command} upgrade'"
+    if plural:
+        first = f"'flask {command} merge heads' and {first}"
+    return errors.NotUpToDateError(
+        f"Target database is not up to date: {'; '.join(behind) or 'it is behind'};"
+        f" the head{'s' if plural else ''} {'are' if plural else 'is'}"
+        f" {', '.join(heads)}. Run {first} first, then 'flask {command} {retry}' again."
+    )

@@ -70,10 +70,14 @@ def _host_logging_kept() -> t.Iterator[None]:
     which disables every existing logger and replaces the root handlers; an
     app calling ``upgrade()`` at startup would lose its logging. Ours skip
     that outside the CLI; for theirs, the logging state is put back.
+    Alembic's "setting up autogenerate plugin" lines are kept out.
     """
     if in_cli():
         yield
         return
+    # Alembic announces its autogenerate plugins at INFO on every run: noise
+    # in an app that logs at INFO, unless the app asked for that logger.
+    plugins = logging.getLogger("alembic.runtime.plugins")
     manager = logging.Logger.manager
     loggers = [logging.getLogger()] + [
         logger
@@ -84,6 +88,8 @@ def _host_logging_kept() -> t.Iterator[None]:
         (logger, logger.disabled, logger.level, list(logger.handlers), logger.propagate)
         for logger in loggers
     ]
+    if plugins.level == logging.NOTSET:
+        plugins.setLevel(logging.WARNING)
     try:
         yield
     finally:
@@ -144,10 +150,26 @@ _COMMAND_ERRORS: list[tuple[str, type[errors.MigrateError]]] = [
 
 def _from_command_error(e: CommandError) -> errors.MigrateError:
     message = str(e)
+    if message.startswith("Multiple head"):
+        message = message.rstrip(".") + _merge_hint(e)
     for prefix, error_class in _COMMAND_ERRORS:
         if message.startswith(prefix):
             return error_class(message)
     return errors.CommandFailedError(message)
+
+
+def _merge_hint(e: CommandError) -> str:
+    """The next step after Alembic's "Multiple head revisions are present"."""
+    heads = getattr(e.__cause__, "heads", None)
+    listed = f"The heads are {', '.join(heads)}: r" if heads else "R"
+    try:
+        command = get_state().command
+    except (errors.MigrateError, RuntimeError):  # no app
+        command = "db"
+    return (
+        f". {listed}un 'flask {command} merge heads' to join them into one"
+        f" revision, then 'flask {command} upgrade'."
+    )
 
 
 def _masked_url(e: BaseException) -> str:

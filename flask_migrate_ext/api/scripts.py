@@ -7,12 +7,14 @@ import os
 import typing as t
 
 from alembic import command as alembic_command
+from alembic.util import CommandError
 
 from .. import errors
 from ..autogenerate import diagnostics
 from ..report import report
 from ..scripts import envfile
 from ..scripts.config import build_config
+from ..scripts.config import messages_left_out
 from ..scripts.config import TEMPLATES_DIR
 from ..scripts.envfile import EnvUpgrade
 from ..state import get_state
@@ -21,6 +23,7 @@ from ..state import resolve_directory
 if t.TYPE_CHECKING:
     pass
 from .base import _config
+from .base import _not_up_to_date
 from .base import _path
 from .base import _scripts
 from .base import _user_facing
@@ -84,7 +87,10 @@ def init(
         raise errors.DirectoryExistsError(
             f"Directory {directory!r} already exists and is not empty."
         )
-    alembic_command.init(config, directory, template=template, package=package)
+    # Alembic ends with "Please edit configuration/connection/logging settings
+    # in alembic.ini": wrong here, the URL comes from the app's config.
+    with messages_left_out("Please edit configuration"):
+        alembic_command.init(config, directory, template=template, package=package)
     return directory
 
 
@@ -141,7 +147,14 @@ def _write_revision(
     if hint is not None:
         report(hint)
     with diagnostics.watching() as watcher:
-        script = alembic_command.revision(config, message, autogenerate=True, **options)
+        try:
+            script = alembic_command.revision(
+                config, message, autogenerate=True, **options
+            )
+        except CommandError as e:
+            if not str(e).startswith("Target database is not up to date"):
+                raise
+            raise _not_up_to_date(config, _scripts(config), "migrate") from e
     path = _path(script)
     diagnostics.explain(
         watcher.comparisons, path is not None, had_revisions, verbose, state.command

@@ -6,8 +6,9 @@ so revisions that leave their transaction (``autocommit_block()``, for
 
 - PostgreSQL: a session-level advisory lock on a connection of its own;
 - MySQL / MariaDB: ``GET_LOCK`` on a connection of its own;
-- SQLite: an OS file lock on ``<database file>.migrate-lock`` (nothing for an
-  in-memory database, which no other process can see);
+- SQLite: an OS file lock on ``<database file>.migrate-lock``, a file that
+  exists only while a command runs (nothing for an in-memory database, which
+  no other process can see);
 - ``table`` mode, for connection poolers that break session locks (PgBouncer
   in transaction mode): a row in a small lock table, inserted and deleted in
   short transactions of their own.
@@ -259,29 +260,61 @@ def _sqlite_lock(target: LockTarget, timeout: float) -> Iterator[None]:
         yield
         return
     path = os.path.abspath(database) + ".migrate-lock"
-    with open(path, "a+") as lock_file:
+    held: list[t.IO[str]] = []
 
-        def try_acquire() -> bool:
+    def try_acquire() -> bool:
+        # The holder deletes the file when it releases the lock (below): a
+        # process that locked the file just before it was deleted holds a
+        # lock on nothing, sees the path no longer leads to its file, and
+        # opens the path again.
+        for _attempt in range(3):
+            lock_file = open(path, "a+")  # closed on release
             if not _try_file_lock(lock_file):
+                lock_file.close()
                 return False
-            lock_file.seek(0)
-            lock_file.truncate()
-            lock_file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-            lock_file.flush()
-            return True
+            if _is_at(path, lock_file):
+                break
+            lock_file.close()
+        else:
+            return False
+        lock_file.seek(0)
+        lock_file.truncate()
+        lock_file.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        lock_file.flush()
+        held.append(lock_file)
+        return True
 
-        def describe_holder() -> str | None:
+    def describe_holder() -> str | None:
+        with contextlib.suppress(OSError):
+            with open(path) as f:
+                return f.read().strip() or None
+        return None
+
+    _wait(target, timeout, try_acquire, describe_holder)
+    try:
+        yield
+    finally:
+        (lock_file,) = held
+        if _DELETE_WHILE_LOCKED:
+            # Deleted while still locked, so no one can lock it in between.
             with contextlib.suppress(OSError):
-                with open(path) as f:
-                    return f.read().strip() or None
-            return None
+                os.unlink(path)
+        _unlock_file(lock_file)
+        lock_file.close()
 
-        _wait(target, timeout, try_acquire, describe_holder)
-        try:
-            yield
-        finally:
-            _unlock_file(lock_file)
 
+def _is_at(path: str, f: t.IO[str]) -> bool:
+    """Whether ``path`` still names the open file ``f``."""
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(f.fileno())
+    return (on_disk.st_dev, on_disk.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+#: Windows cannot delete an open file: there, the lock file stays.
+_DELETE_WHILE_LOCKED = os.name != "nt"
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import typing as t
 
 import sqlalchemy as sa
@@ -141,6 +142,7 @@ def run(
     if settings.ledger_table and not sql:
         ledger = Ledger(ledger_table(settings.ledger_table))
     trackers: list[StepTracker] = []
+    initial: dict[str, tuple[str, ...]] = {}  # per database
     stack = contextlib.ExitStack()
     announced: list[bool] = []  # the transaction mode is said once per run
 
@@ -165,6 +167,7 @@ def run(
                     defer_flush=per_revision,
                 )
                 trackers.append(tracker)
+                initial[name] = tuple(heads)
         planned: t.Iterable[MigrationStep]  # found as alembic.command does
         if action == "upgrade":
             planned = script._upgrade_revs(destination, heads)
@@ -174,8 +177,7 @@ def run(
             planned = script._stamp_revs(alembic_util.to_tuple(destination), heads)
         steps = list(planned)
         if steps and not sql and action != "stamp" and not announced:
-            scope = "per revision" if per_revision else "for all revisions"
-            report(f"Running {action} with one transaction {scope}.")
+            report(_mode_line(action, per_revision, context, ledger is not None))
             announced.append(True)
         return _track(action, steps, result, tracker)
 
@@ -204,7 +206,8 @@ def run(
             failed = next((tr for tr in trackers if tr.current is not None), None)
             if failed is None:
                 raise
-            _handle_failure(failed, error, ledger, settings)
+            others = _others_after_failure(failed, trackers, initial, result)
+            _handle_failure(failed, error, ledger, settings, others)
     if not sql and not result.steps and action != "stamp":
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
@@ -243,6 +246,39 @@ def _locked(settings: RunSettings, sql: bool = False) -> t.ContextManager[None]:
     return migration_lock(settings.targets, settings.lock_timeout, settings.lock_mode)
 
 
+def _mode_line(
+    action: str, per_revision: bool, context: MigrationContext, ledger: bool
+) -> str:
+    """What the run's transactions mean for this database, said once.
+
+    Right after Alembic's "Will assume non-transactional DDL", a bare "one
+    transaction per revision" reads as a contradiction: say what is rolled
+    back when a revision fails.
+    """
+    scope = "per revision" if per_revision else "for all revisions"
+    line = f"Running {action} with one transaction {scope}"
+    dialect = context.dialect
+    if context.impl.transactional_ddl:
+        return f"{line}."
+    if dialect.name == "sqlite":
+        if ledger:
+            return (
+                f"{line}: SQLite rolls back a failed revision's schema changes"
+                " too, whatever Alembic assumes."
+            )
+        return (
+            f"{line}: without the ledger (MIGRATE_LOG_TABLE), a failed"
+            " revision's schema changes may stay on SQLite."
+        )
+    name = "MariaDB" if getattr(dialect, "is_mariadb", False) else "MySQL"
+    if dialect.name not in ("mysql", "mariadb"):
+        name = dialect.name
+    return (
+        f"{line} for data and the version table: {name} commits each schema"
+        " change at once, so a revision that fails part-way stays partly applied."
+    )
+
+
 def _transaction_mode(per_revision: bool | None) -> dict[str, t.Any]:
     """The run's transaction mode: chosen, or per revision unless env.py or
     ``Migrate()`` say otherwise."""
@@ -263,8 +299,12 @@ def _handle_failure(
     error: BaseException,
     ledger: Ledger | None,
     settings: RunSettings,
+    others: str | None = None,
 ) -> t.NoReturn:
-    """Record a failed step, say what state it left, and raise."""
+    """Record a failed step, say what state it left, and raise.
+
+    :param others: With several databases, what became of the others.
+    """
     step = tracker.current
     assert step is not None
     interrupted = isinstance(error, KeyboardInterrupt)
@@ -280,20 +320,19 @@ def _handle_failure(
             )
             partial = ledger.record_failure(tracker.engine, step, status, reason)
     at = _version(tracker)
-    database = f" in database {tracker.database!r}" if tracker.database else ""
+    label = _label(tracker.database, several=others is not None)
     if partial:
         state = (
-            f"The database{database} cannot roll back DDL: {step.statements}"
+            f"{label[0].upper()}{label[1:]} cannot roll back DDL: {step.statements}"
             f" statement(s) of {step.revision} stayed applied. It is recorded at"
             f" {at}; upgrades are refused until you run"
             f" 'flask {settings.command} resolve {step.revision} --applied' or"
             f" '--rolled-back' (see 'flask {settings.command} current')."
         )
     else:
-        state = (
-            f"Revision {step.revision} was rolled back;"
-            f" the database{database} is at {at}."
-        )
+        state = f"Revision {step.revision} was rolled back; {label} is at {at}."
+    if others:
+        state += f" {others}"
     if interrupted:
         report(f"Stopped during the {step.action} of {step.revision}. {state}")
         raise error
@@ -305,7 +344,93 @@ def _handle_failure(
     if statement:
         lines.append(f"  while running: {short_statement(statement)}")
     lines.append(f"  {state}")
+    if at == "base" and step.action == "upgrade" and not partial:
+        existing = _created_table_that_exists(tracker, statement)
+        if existing is not None:
+            lines.append(
+                f"  Table {existing!r} was there before any revision ran (made by"
+                " db.create_all()?). If the database already matches the models,"
+                f" record that with 'flask {settings.command} stamp head' instead"
+                " of upgrading."
+            )
     raise MigrationFailedError("\n".join(lines)) from error
+
+
+def _label(database: str, several: bool) -> str:
+    if database:
+        return f"database {database!r}"
+    return "the default database" if several else "the database"
+
+
+def _others_after_failure(
+    failed: StepTracker,
+    trackers: t.Sequence[StepTracker],
+    initial: dict[str, tuple[str, ...]],
+    result: RunResult,
+) -> str | None:
+    """What became of the other databases' revisions of this run, read from
+    their version tables (env.py decides: the multi-database templates
+    commit all databases together, or none)."""
+    others = [tr for tr in trackers if tr is not failed]
+    if not others:
+        return None
+    said = []
+    for tracker in others:
+        label = _label(tracker.database, several=True)
+        ran = [
+            step.revision
+            for step in result.steps
+            if step.database == tracker.database and step.revision
+        ]
+        now = _version(tracker)
+        if not ran:
+            said.append(f"{label} had no revision to run and is at {now}")
+            continue
+        revisions = ", ".join(ran)
+        if now != (", ".join(sorted(initial.get(tracker.database, ()))) or "base"):
+            said.append(f"{label} kept {revisions} of this run and is at {now}")
+        elif tracker.context.impl.transactional_ddl or _ddl_in_transaction(tracker):
+            verb = "were" if len(ran) > 1 else "was"
+            said.append(
+                f"{label}'s {revisions} of this run {verb} rolled back too;"
+                f" it is at {now}"
+            )
+        else:
+            said.append(
+                f"{label} is back at {now}, but it cannot roll back DDL: the"
+                f" schema changes of {revisions} of this run may have stayed"
+            )
+    text = "; ".join(said)
+    return f"{text[0].upper()}{text[1:]}."
+
+
+def _ddl_in_transaction(tracker: StepTracker) -> bool:
+    # Alembic assumes SQLite has no transactional DDL, but its DDL is rolled
+    # back with the transaction the step runs in.
+    return tracker.engine.dialect.name == "sqlite"
+
+
+_CREATE_TABLE = re.compile(
+    r"""\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?
+    (?:(?P<schema>[`"\[]?[\w$]+[`"\]]?)\s*\.\s*)?(?P<name>[`"\[]?[\w$]+[`"\]]?)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def _created_table_that_exists(tracker: StepTracker, statement: object) -> str | None:
+    """The table a failed ``CREATE TABLE`` statement creates, if the database
+    has it already (as after ``db.create_all()``)."""
+    match = _CREATE_TABLE.match(str(statement or ""))
+    if match is None:
+        return None
+    name = match["name"].strip('`"[]')
+    schema = match["schema"].strip('`"[]') if match["schema"] else None
+    try:
+        with tracker.engine.connect() as connection:
+            found = sa.inspect(connection).has_table(name, schema=schema)
+    except sa.exc.SQLAlchemyError:
+        return None
+    return name if found else None
 
 
 def _version(tracker: StepTracker) -> str:

@@ -35,6 +35,7 @@ from .options import json_option
 from .options import lock_args
 from .options import message_option
 from .options import rev_id_option
+from .options import RevisionCommand
 from .options import schema_option
 from .options import sql_option
 from .options import tag_option
@@ -102,6 +103,19 @@ def init_command(
 ) -> None:
     """Create a new migration repository."""
     _api().init(directory_arg(directory), multidb, template, package)
+    # In place of Alembic's advice to edit alembic.ini, which is wrong here:
+    # the database URL comes from the app's config.
+    group = _group_name()
+    click.echo(
+        "The database URL is read from the app's config, not alembic.ini."
+        f" Next: flask {group} migrate -m 'initial'"
+    )
+
+
+def _group_name() -> str:
+    """The name the ``db`` group was invoked under, for the next command."""
+    ctx = click.get_current_context()
+    return (ctx.parent.info_name if ctx.parent else None) or "db"
 
 
 @db.command("revision")
@@ -210,7 +224,7 @@ def merge_command(
     )
 
 
-@db.command("upgrade")
+@db.command("upgrade", cls=RevisionCommand)
 @directory_option
 @bind_option
 @schema_option
@@ -243,7 +257,7 @@ def upgrade_command(
     )
 
 
-@db.command("downgrade")
+@db.command("downgrade", cls=RevisionCommand)
 @directory_option
 @bind_option
 @schema_option

@@ -154,3 +154,40 @@ def directory_arg(directory: str | None) -> str | None:
         return directory
     ctx = click.get_current_context()
     return t.cast("str | None", ctx.meta.get(GROUP_DIRECTORY_KEY))
+
+
+def _is_relative_step(arg: str) -> bool:
+    """``-2``: a negative relative revision, as users type it."""
+    return len(arg) > 1 and arg[0] == "-" and arg[1:].isdigit()
+
+
+class RevisionCommand(click.Command):
+    """A command whose ``REVISION`` argument may be a negative relative
+    revision typed as it is (``flask db downgrade -2``).
+
+    Click reads ``-2`` as an unknown option; here it is taken as the
+    argument instead, moved after ``--`` so options after it still parse.
+    Values of options that take one (``--tag -2``) are left alone.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args:
+            takes_value = {
+                name
+                for param in self.params
+                if isinstance(param, click.Option)
+                and not param.is_flag
+                and not param.count
+                for name in param.opts
+            }
+            steps = []
+            kept: list[str] = []
+            for arg in args:
+                value_of_option = bool(kept) and kept[-1] in takes_value
+                if _is_relative_step(arg) and not value_of_option:
+                    steps.append(arg)
+                else:
+                    kept.append(arg)
+            if steps:
+                args = [*kept, "--", *steps]
+        return super().parse_args(ctx, args)

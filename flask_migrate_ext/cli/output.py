@@ -80,14 +80,25 @@ def show(revisions: t.Sequence[Revision]) -> str:
 
 def current(states: t.Sequence[DatabaseState], verbose: bool = False) -> str:
     """``flask db current``: each database's revisions (``Schema <name>:``
-    first, for a tenant schema)."""
+    first, for a tenant schema).
+
+    With one database, Alembic's text as it is. With several, each one's
+    revisions follow a ``Database <name>:`` line, and one at no revision
+    shows ``<base>`` (Alembic shows nothing, which would leave the reader
+    guessing which lines are whose).
+    """
+    several = any(state.name for state in states)  # a bind: several databases
     lines = []
     for state in states:
+        if several:
+            lines.append(f"Database {state.name or '<default>'}:")
         if state.schema is not None:
             lines.append(f"Schema {state.schema}:")
         if verbose:
             lines.append(f"Current revision(s) for {state.url}:")
         lines.extend(_format(rev, verbose) for rev in state.revisions)
+        if several and not state.revisions:
+            lines.append("<base>")
     return _lines(lines)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import typing as t
 from pathlib import Path
 
+from alembic import util as alembic_util
 from alembic.config import Config as AlembicConfig
 
 from ..state import in_cli
@@ -91,3 +93,25 @@ def build_config(
             x_values.extend(x_arg)
         config.cmd_opts.x = x_values
     return state.migrate.call_configure_callbacks(config)
+
+
+@contextlib.contextmanager
+def messages_left_out(prefix: str) -> t.Iterator[None]:
+    """Leave out the messages Alembic prints that start with ``prefix``.
+
+    Filtered where Alembic hands over the whole message (``util.msg``), as
+    on a terminal it wraps long ones over several lines.
+    """
+    original = alembic_util.msg
+
+    def filtered(
+        msg: str, newline: bool = True, flush: bool = False, quiet: bool = False
+    ) -> None:
+        if not msg.startswith(prefix):
+            original(msg, newline, flush, quiet)
+
+    alembic_util.msg = filtered
+    try:
+        yield
+    finally:
+        alembic_util.msg = original

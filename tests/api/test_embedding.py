@@ -86,6 +86,29 @@ def test_api_reports_through_logging(make_app: t.Any, sqlite_url: str) -> None:
     assert "Nothing to upgrade: the database is at base." in handler.messages
 
 
+def test_autogenerate_plugin_lines_stay_out_of_the_app_log(
+    make_app: t.Any, sqlite_url: str, restore_logging: None
+) -> None:
+    app = make_app(sqlite_url)
+    plugins = logging.getLogger("alembic.runtime.plugins")
+    plugins.setLevel(logging.NOTSET)  # as in an app that never configured it
+    root = logging.getLogger()
+    handler = Collect()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with app.app_context():
+            init()
+            migrate(message="initial")
+            upgrade()
+            migrate(message="nothing")
+    finally:
+        root.removeHandler(handler)
+    assert not [m for m in handler.messages if "autogenerate plugin" in m]
+    assert "Detected added table 'employee'" in handler.messages  # the rest stays
+    assert plugins.level == logging.NOTSET  # put back
+
+
 def binds_app(tmp_path: Path, urls: dict[str | None, str], **config: t.Any) -> Flask:
     app = Flask("binds", root_path=os.fspath(tmp_path))
     if None in urls:
@@ -137,7 +160,9 @@ def test_bind_selects_databases(make_database: t.Any, tmp_path: Path) -> None:
         assert "t_default" in table_names(urls[None])
 
         result = invoke(app, "current", "--bind", "users")
-        assert len(result.stdout.split()) == 2  # one database: "<rev> (head)"
+        # One database, named: "Database users:", "<rev> (head)".
+        assert result.stdout.splitlines()[0] == "Database users:"
+        assert len(result.stdout.splitlines()) == 2
 
         result = invoke(app, "upgrade", "--bind", "nope")
         assert result.exit_code == ExitCode.USAGE

@@ -322,3 +322,55 @@ def test_only_the_last_commit_waits_for_the_disk(
             db.engine.dispose()
     expected = ["off", "off", "on"] if mode == "per-revision" else ["on"] * 3
     assert seen == expected
+
+
+@pytest.mark.parametrize(
+    ("default_backend", "users_backend"),
+    [("sqlite", "sqlite"), ("postgresql", "mariadb")],
+)
+def test_multidb_failure_says_what_became_of_each_database(
+    make_multidb_app: t.Any,
+    make_database: t.Callable[[str], str],
+    tmp_path: Path,
+    default_backend: str,
+    users_backend: str,
+) -> None:
+    """The multi-database templates commit every database or none: a revision
+    failing on one database takes the others' revisions of the run back too."""
+    main_url = make_database(default_backend)
+    users_url = make_database(users_backend)
+    app = make_multidb_app({"": main_url, "users": users_url})
+    assert invoke(app, "init", "--multidb").exit_code == 0
+    assert invoke(app, "revision", "-m", "r1", "--rev-id", "r1").exit_code == 0
+    script = tmp_path / "migrations" / "versions" / "r1_r1.py"
+    source = script.read_text()
+    source = source.replace(
+        "def upgrade_() -> None:\n    pass",
+        "def upgrade_() -> None:\n"
+        '    op.create_table("t_main", sa.Column("n", sa.Integer))',
+    ).replace(
+        "def upgrade_users() -> None:\n    pass",
+        "def upgrade_users() -> None:\n"
+        '    op.create_table("t_users", sa.Column("n", sa.Integer))\n'
+        '    op.execute("SELECT * FROM no_such_table")',
+    )
+    script.write_text(source)
+    result = invoke(app, "upgrade")
+    assert result.exit_code == ExitCode.ERROR
+    last = result.stderr.strip().splitlines()[-1]
+    if users_backend == "mariadb":
+        assert last.startswith(
+            "  Database 'users' cannot roll back DDL: 1 statement(s) of r1 stayed"
+            " applied."
+        ), last
+        assert "t_users" in table_names(users_url)
+    else:
+        assert last.startswith(
+            "  Revision r1 was rolled back; database 'users' is at base."
+        ), last
+        assert "t_users" not in table_names(users_url)
+    assert last.endswith(
+        " The default database's r1 of this run was rolled back too; it is at base."
+    ), last
+    assert version_rows(main_url) == version_rows(users_url) == []
+    assert "t_main" not in table_names(main_url)

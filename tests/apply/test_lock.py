@@ -257,6 +257,7 @@ def test_signal_during_slow_upgrade(
 
 def test_async_engines_share_a_sync_twin_released_with_them(tmp_path: Path) -> None:
     import gc
+    import weakref
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -267,7 +268,65 @@ def test_async_engines_share_a_sync_twin_released_with_them(tmp_path: Path) -> N
     assert lock.control_engine(engine) is twin
     assert twin.url.drivername == "sqlite+pysqlite"
     assert twin.url.database == engine.url.database
-    before = len(lock._sync_engines)
+    gone = weakref.ref(engine)
     del engine
     gc.collect()
-    assert len(lock._sync_engines) == before - 1
+    assert gone() is None
+    assert all(kept is not twin for kept in list(lock._sync_engines.values()))
+
+
+def test_sqlite_lock_file_exists_only_while_held(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    lock_file = tmp_path / "app.db.migrate-lock"
+    engine, targets = _targets(sqlite_url)
+    try:
+        with migration_lock(targets, timeout=0):
+            assert lock_file.read_text().startswith(f"pid {os.getpid()} on ")
+        assert not lock_file.exists()
+    finally:
+        engine.dispose()
+
+
+RACERS, ROUNDS = 6, 200
+LOCK_RACER = """
+import sys, time
+import sqlalchemy as sa
+from flask_migrate_ext.apply import lock
+from flask_migrate_ext.apply.lock import LockTarget, migration_lock
+
+lock.POLL_INTERVAL = 0  # race as hard as possible
+lock.report = lambda message: None
+url, counter = sys.argv[1], sys.argv[2]
+engine = sa.create_engine(url)
+for _ in range(ROUNDS):
+    with migration_lock([LockTarget("", engine)], timeout=60):
+        with open(counter) as f:
+            n = int(f.read())
+        time.sleep(0.0005)  # widen the window a second holder would use
+        with open(counter, "w") as f:
+            f.write(str(n + 1))
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="the lock file stays on Windows")
+def test_sqlite_lock_file_removal_keeps_the_lock_exclusive(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Processes taking and releasing the lock in a tight loop, each release
+    deleting the file: never two holders at once (no lost increments)."""
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    racer = LOCK_RACER.replace("ROUNDS", str(ROUNDS))
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", racer, sqlite_url, os.fspath(counter)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(RACERS)
+    ]
+    errors = [process.communicate(timeout=120)[1] for process in racers]
+    assert [process.returncode for process in racers] == [0] * RACERS, errors
+    assert counter.read_text() == str(RACERS * ROUNDS)
+    assert not (tmp_path / "app.db.migrate-lock").exists()
