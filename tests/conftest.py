@@ -20,6 +20,8 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 from flask_migrate_ext import Migrate
+from helpers import AppFactory
+from helpers import MultidbFactory
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -121,15 +123,6 @@ def _in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-class AppFactory(t.Protocol):
-    def __call__(
-        self,
-        url: str,
-        columns: dict[str, t.Any] | None = None,
-        **migrate_kwargs: t.Any,
-    ) -> Flask: ...
-
-
 @pytest.fixture
 def make_app(tmp_path: Path) -> t.Iterator[AppFactory]:
     """Build an app with one ``Employee`` model whose columns the test chooses.
@@ -216,12 +209,6 @@ def restore_logging() -> t.Iterator[None]:
         logger.setLevel(level)
         logger.handlers[:] = handlers
         logger.propagate = propagate
-
-
-class MultidbFactory(t.Protocol):
-    def __call__(
-        self, binds: dict[str, str], user_email: bool = False, user_model: bool = True
-    ) -> Flask: ...
 
 
 @pytest.fixture

@@ -14,6 +14,26 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+
+class AppFactory(t.Protocol):
+    """The ``make_app`` fixture."""
+
+    def __call__(
+        self,
+        url: str,
+        columns: dict[str, t.Any] | None = None,
+        **migrate_kwargs: t.Any,
+    ) -> Flask: ...
+
+
+class MultidbFactory(t.Protocol):
+    """The ``make_multidb_app`` fixture."""
+
+    def __call__(
+        self, binds: dict[str, str], user_email: bool = False, user_model: bool = True
+    ) -> Flask: ...
+
+
 R = t.TypeVar("R")
 
 

@@ -20,8 +20,6 @@ import sqlalchemy as sa
 from flask import Flask
 
 import flask_migrate_ext
-from conftest import AppFactory
-from conftest import MultidbFactory
 from flask_migrate_ext import api
 from flask_migrate_ext import CommandFailedError
 from flask_migrate_ext import DirectoryExistsError
@@ -55,7 +53,9 @@ from flask_migrate_ext.api import list_templates
 from flask_migrate_ext.api import Revision
 from flask_migrate_ext.api import show
 from flask_migrate_ext.api import Template
+from helpers import AppFactory
 from helpers import invoke
+from helpers import MultidbFactory
 from helpers import table_names
 from helpers import version_rows
 

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-from conftest import AppFactory
 from flask_migrate_ext import Migrate
 from flask_migrate_ext.autogenerate.diagnostics import NO_MODELS
+from helpers import AppFactory
 from helpers import invoke
 
 NAMING_CONVENTION = {

@@ -23,7 +23,7 @@ if t.TYPE_CHECKING:
     from alembic.config import Config
     from click.testing import Result
 
-    from conftest import AppFactory
+    from helpers import AppFactory
 
 
 def revision_files(directory: Path) -> list[Path]:

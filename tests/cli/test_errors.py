@@ -25,7 +25,7 @@ from helpers import version_rows
 if t.TYPE_CHECKING:
     from click.testing import Result
 
-    from conftest import AppFactory
+    from helpers import AppFactory
 
 
 def assert_user_error(result: Result, code: int, *fragments: str) -> str:

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from conftest import AppFactory
 from flask_migrate_ext import ExitCode
+from helpers import AppFactory
 from helpers import invoke
 from helpers import write_revision
 

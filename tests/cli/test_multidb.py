@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conftest import MultidbFactory
 from flask_migrate_ext import ExitCode
 from helpers import invoke
+from helpers import MultidbFactory
 from helpers import table_names
 from helpers import version_rows
 

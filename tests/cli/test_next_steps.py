@@ -7,10 +7,10 @@ from pathlib import Path
 
 from flask_sqlalchemy import SQLAlchemy
 
-from conftest import AppFactory
-from conftest import MultidbFactory
 from flask_migrate_ext import ExitCode
+from helpers import AppFactory
 from helpers import invoke
+from helpers import MultidbFactory
 from helpers import ok
 from helpers import version_rows
 from helpers import write_revision

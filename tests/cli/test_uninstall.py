@@ -17,7 +17,6 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
 import flask_migrate_ext.cli.commands
-from conftest import AppFactory
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from flask_migrate_ext.api import DroppedTable
@@ -29,6 +28,7 @@ from flask_migrate_ext.apply.lock import lock_table
 from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock
 from flask_migrate_ext.settings import LOCK_TABLE
+from helpers import AppFactory
 from helpers import invoke
 from helpers import run_switch_app
 from helpers import table_names

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from conftest import AppFactory
+from helpers import AppFactory
 from helpers import ignore_get_engine
 from helpers import invoke
 from helpers import run_switch_app

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from conftest import AppFactory
 from flask_migrate_ext.scripts import envfile
 from flask_migrate_ext.scripts.config import TEMPLATES_DIR
+from helpers import AppFactory
 from helpers import ignore_get_engine
 from helpers import invoke
 from helpers import table_names

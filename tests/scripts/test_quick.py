@@ -60,18 +60,6 @@ def write(
     )
 
 
-@pytest.fixture
-def app(make_app: t.Any, sqlite_url: str) -> Flask:
-    app = make_app(sqlite_url)
-    assert invoke(app, "init").exit_code == 0
-    return t.cast(Flask, app)
-
-
-@pytest.fixture
-def versions(tmp_path: Path) -> Path:
-    return tmp_path / "migrations" / "versions"
-
-
 def through_alembic(app: Flask, command: str, *args: t.Any) -> str:
     """What Alembic's own command prints, on the app's config."""
     from alembic import command as alembic_command

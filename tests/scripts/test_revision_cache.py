@@ -65,18 +65,6 @@ def heads(app: Flask, *args: str) -> str:
     return t.cast(str, result.stdout)
 
 
-@pytest.fixture
-def app(make_app: t.Any, sqlite_url: str) -> Flask:
-    app = make_app(sqlite_url)
-    assert invoke(app, "init").exit_code == 0
-    return t.cast(Flask, app)
-
-
-@pytest.fixture
-def versions(tmp_path: Path) -> Path:
-    return tmp_path / "migrations" / "versions"
-
-
 def settle(tmp_path: Path) -> None:
     """Pretend the cache was written long after every file last changed,
     as it is in real use, so that stat alone is trusted."""
