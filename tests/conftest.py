@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import typing as t
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,60 +20,10 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_migrate_ext import Migrate
 from helpers import AppFactory
+from helpers import BACKENDS
+from helpers import create_database
+from helpers import drop_database
 from helpers import MultidbFactory
-
-SERVER_URLS = {
-    "postgresql": os.environ.get(
-        "FLASK_MIGRATE_EXT_TEST_POSTGRESQL",
-        "postgresql+psycopg://root@127.0.0.1:5432/test",
-    ),
-    "mariadb": os.environ.get(
-        "FLASK_MIGRATE_EXT_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test"
-    ),
-}
-REQUIRE_SERVERS = bool(os.environ.get("FLASK_MIGRATE_EXT_REQUIRE_SERVERS"))
-BACKENDS = ["sqlite", "postgresql", "mariadb"]
-
-
-def _server_unavailable(backend: str, reason: str) -> t.NoReturn:
-    message = f"{backend} server unavailable: {reason}"
-    if REQUIRE_SERVERS:
-        pytest.fail(message + " (FLASK_MIGRATE_EXT_REQUIRE_SERVERS is set)")
-    pytest.skip(message)
-
-
-_admin_engines: dict[str, sa.Engine] = {}
-
-
-def _admin_engine(backend: str) -> sa.Engine:
-    if backend not in _admin_engines:
-        _admin_engines[backend] = sa.create_engine(
-            SERVER_URLS[backend], isolation_level="AUTOCOMMIT", pool_pre_ping=True
-        )
-    return _admin_engines[backend]
-
-
-def create_database(backend: str, tmp_path: Path) -> str:
-    """Create an empty database for one test and return its URL."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'app.db'}"
-    name = f"fmx_{uuid.uuid4().hex[:12]}"
-    try:
-        with _admin_engine(backend).connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as e:
-        _server_unavailable(backend, str(e.orig).splitlines()[0])
-    url = sa.make_url(SERVER_URLS[backend]).set(database=name)
-    return url.render_as_string(hide_password=False)
-
-
-def drop_database(backend: str, url: str) -> None:
-    if backend == "sqlite":
-        return
-    name = sa.make_url(url).database
-    force = " WITH (FORCE)" if backend == "postgresql" else ""
-    with _admin_engine(backend).connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -164,8 +164,8 @@ def test_lock_is_released_after_a_run(project: Path, database_url: str) -> None:
 
 
 def test_autocommit_block_runs_under_the_lock(tmp_path: Path) -> None:
-    from conftest import create_database
-    from conftest import drop_database
+    from helpers import create_database
+    from helpers import drop_database
 
     url = create_database("postgresql", tmp_path)
     try:
