@@ -148,8 +148,14 @@ def run(
 
     def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
         tracker = None
-        # What env.py ended up configuring, whatever its shape.
-        per_revision = bool(context.opts.get("transaction_per_migration"))
+        # What env.py ended up configuring, whatever its shape. An env.py that
+        # began a transaction itself (the multi-database templates) holds
+        # every revision in it: Alembic then commits none on its own.
+        in_env_transaction = bool(getattr(context, "_in_external_transaction", False))
+        per_revision = (
+            bool(context.opts.get("transaction_per_migration"))
+            and not in_env_transaction
+        )
         if not sql:
             result.initial = tuple(heads)
             if context.connection is not None:
@@ -177,7 +183,13 @@ def run(
             planned = script._stamp_revs(alembic_util.to_tuple(destination), heads)
         steps = list(planned)
         if steps and not sql and action != "stamp" and not announced:
-            report(_mode_line(action, per_revision, context, ledger is not None))
+            if in_env_transaction:
+                report(
+                    f"Running {action} in env.py's own transaction: the revisions"
+                    " of this run commit together, on each database."
+                )
+            else:
+                report(_mode_line(action, per_revision, context, ledger is not None))
             announced.append(True)
         return _track(action, steps, result, tracker)
 
@@ -328,6 +340,20 @@ def _handle_failure(
             f" {at}; upgrades are refused until you run"
             f" 'flask {settings.command} resolve {step.revision} --applied' or"
             f" '--rolled-back' (see 'flask {settings.command} current')."
+        )
+    elif (
+        ledger is None
+        and step.statements
+        and not tracker.context.impl.transactional_ddl
+    ):
+        # Without the ledger's row in the revision's transaction, nothing
+        # tells whether a database without transactional DDL kept them.
+        state = (
+            f"{label[0].upper()}{label[1:]} may not roll back DDL, and with the"
+            f" ledger off (MIGRATE_LOG_TABLE) nothing recorded whether it did:"
+            f" {step.statements} statement(s) of {step.revision} may have stayed"
+            f" applied. The version table says {at}; check the schema before"
+            " upgrading again."
         )
     else:
         state = f"Revision {step.revision} was rolled back; {label} is at {at}."

@@ -228,6 +228,27 @@ def test_ledger_can_be_disabled(sqlite_url: str, tmp_path: Path) -> None:
     assert "flask_migrate_ext_log" not in table_names(sqlite_url, own=True)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "mariadb", "postgresql"])
+def test_without_the_ledger_a_failure_claims_only_what_it_knows(
+    database_url: str, backend: str, tmp_path: Path
+) -> None:
+    """Without transactional DDL and without the ledger's row in the
+    revision's transaction, the DDL that ran may stay: the report says so
+    instead of "rolled back"."""
+    app = make_project(database_url, tmp_path, MIGRATE_LOG_TABLE=None)
+    result = invoke(app, "upgrade")
+    assert result.exit_code == ExitCode.ERROR
+    assert version_rows(database_url) == ["r1"]
+    kept = "t_half" in table_names(database_url)
+    if backend == "postgresql":
+        assert not kept
+        assert "Revision r2 was rolled back; the database is at r1." in result.stderr
+    else:
+        assert kept  # what the message warns about
+        assert "statement(s) of r2 may have stayed applied" in result.stderr
+        assert "was rolled back" not in result.stderr
+
+
 @pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
 def test_server_lock_timeout(database_url: str, backend: str, tmp_path: Path) -> None:
     """A revision waiting on a table lock fails after MIGRATE_DB_LOCK_TIMEOUT."""

@@ -256,23 +256,28 @@ def test_signal_during_slow_upgrade(
 
 
 def test_async_engines_share_a_sync_twin_released_with_them(tmp_path: Path) -> None:
-    import gc
-    import weakref
+    # In a process of its own: what other tests left alive says nothing here.
+    code = f"""
+import gc, weakref
+from sqlalchemy.ext.asyncio import create_async_engine
+from flask_migrate_ext.apply import lock
 
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from flask_migrate_ext.apply import lock
-
-    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
-    twin = lock.control_engine(engine)
-    assert lock.control_engine(engine) is twin
-    assert twin.url.drivername == "sqlite+pysqlite"
-    assert twin.url.database == engine.url.database
-    gone = weakref.ref(engine)
-    del engine
-    gc.collect()
-    assert gone() is None
-    assert all(kept is not twin for kept in list(lock._sync_engines.values()))
+engine = create_async_engine("sqlite+aiosqlite:///{tmp_path / "a.db"}")
+twin = lock.control_engine(engine)
+assert lock.control_engine(engine) is twin
+assert twin.url.drivername == "sqlite+pysqlite"
+assert twin.url.database == engine.url.database
+gone = weakref.ref(engine)
+del engine
+gc.collect()
+assert gone() is None
+assert len(lock._sync_engines) == 0
+print("released")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "released", done.stderr
 
 
 def test_sqlite_lock_file_exists_only_while_held(
