@@ -13,12 +13,23 @@ invisible in the rendered page:
   replace those of the same name in the one file matching ``GLOB``.
 - ``<!-- snippet: compare GLOB -->``: the block is what the one file matching
   ``GLOB`` holds (a generated script).
-- ``<!-- snippet: skip -->``: not code to run (a signature).
+- ``<!-- snippet: excerpt GLOB -->``: the block's lines appear, in that
+  order, in the one file matching ``GLOB`` (other lines may come between;
+  lines starting with ``...`` stand for what the page leaves out, and the
+  page's comment lines are its own).
+- ``<!-- snippet: skip -->``: not code to run (a signature). A reason may
+  follow (``<!-- snippet: skip (needs PostgreSQL) -->``); before a ``console``
+  or ``bash`` block, it keeps the block's commands from running.
+
+Unmarked ``python`` blocks of some pages (configuration, deploying, FAQ) are
+run by :func:`next_to_app`, next to an app with a model and a migration.
 
 In a ``console`` block, ``$ echo $?`` followed by a number checks the exit
 code of the command before it; every other command must exit 0. The output a
 page shows must include every line the command prints, except Alembic's
-``INFO`` lines (the pages say they leave those out).
+``INFO`` lines (the pages say they leave those out); a ``...`` line says the
+page leaves out some lines. In a ``bash`` block, ``NAME=value`` before
+``flask`` sets an environment variable.
 """
 
 from __future__ import annotations
@@ -29,6 +40,8 @@ import os
 import re
 import shlex
 import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -39,13 +52,15 @@ from flask_migrate_ext import Migrate
 from helpers import invoke
 from helpers import ok
 from helpers import run_flask
+from helpers import table_names
+from helpers import version_rows
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 
 #: Where the pages say the project is; the real one is in ``tmp_path``.
 DOC_PROJECT = "/tmp/tut"
 
-_FENCE = re.compile(r"^```(\S*)\s*$")
+_FENCE = re.compile(r"^\s*```(\S*)\s*$")
 _MARKER = re.compile(r"^<!--\s*snippet:\s*(.*?)\s*-->$")
 _REVISION_ID = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{12}(?![0-9A-Za-z])")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?")
@@ -79,13 +94,13 @@ def blocks(page: str) -> list[Block]:
             continue
         start = i
         i += 1
-        while not lines[i].startswith("```"):
+        while not lines[i].lstrip().startswith("```"):
             i += 1
         marker = _MARKER.match(previous)
         found.append(
             Block(
                 lang=fence.group(1),
-                text="\n".join(lines[start + 1 : i]) + "\n",
+                text=textwrap.dedent("\n".join(lines[start + 1 : i]) + "\n"),
                 marker=marker.group(1) if marker else None,
                 line=start + 1,
             )
@@ -153,6 +168,11 @@ def apply_python(page: str, block: Block, project: Path, ids: dict[str, str]) ->
         path = one_file(project, target)
         source = path.read_text(encoding="utf-8")
         path.write_text(replace_definitions(source, block.text), encoding="utf-8")
+    elif action == "excerpt":
+        real = iter(map(normalise, raw_lines(one_file(project, target).read_text())))
+        for line in raw_lines(block.text):
+            if not line.lstrip().startswith(("...", "#")):
+                assert normalise(line) in real, f"{block.where(page)}: {line!r}"
     elif action == "compare":
         real = raw_lines(one_file(project, target).read_text(encoding="utf-8"))
         shown = raw_lines(block.text)
@@ -177,13 +197,15 @@ def check_output(
     ``INFO`` lines is shown."""
     printed = raw_lines(done.stdout, project) + raw_lines(done.stderr, project)
     by_normal = {normalise(line): line for line in printed}
+    elided = "..." in shown
+    shown = [line for line in shown if line != "..."]
     expected = [normalise(line) for line in shown]
     context = f"{where}: $ {command}\nprinted:\n" + "\n".join(printed)
     for doc_line, line in zip(shown, expected, strict=True):
         assert line in by_normal, f"{context}\nnot printed: {doc_line!r}"
         same_revisions(doc_line, by_normal[line], ids)
     for line in by_normal:
-        if not line.startswith("INFO  ["):
+        if not line.startswith("INFO  [") and not elided:
             assert line in expected, f"{context}\nnot shown: {line!r}"
 
 
@@ -225,8 +247,12 @@ def run_bash(page: str, block: Block, project: Path) -> int:
     ran = 0
     for line in block.text.splitlines():
         args = shlex.split(line, comments=True)
+        env = {}
+        while args and re.fullmatch(r"[A-Z_]+=.*", args[0]):
+            name, _, value = args.pop(0).partition("=")
+            env[name] = value
         if args and args[0] == "flask":
-            ok(run_flask(project, *args[1:]))
+            ok(run_flask(project, *args[1:], env=env))
             ran += 1
     return ran
 
@@ -237,13 +263,27 @@ def walk(page: str, project: Path) -> int:
     ran = 0
     ids: dict[str, str] = {}
     for block in blocks(page):
-        if block.lang == "python":
-            apply_python(page, block, project, ids)
-        elif block.lang == "console":
-            ran += run_console(page, block, project, ids)
-        elif block.lang == "bash":
-            ran += run_bash(page, block, project)
+        ran += run_block(page, block, project, ids)
     return ran
+
+
+def run_block(page: str, block: Block, project: Path, ids: dict[str, str]) -> int:
+    """Do what one block says; return how many commands ran."""
+    if block.lang == "python":
+        apply_python(page, block, project, ids)
+    elif (block.marker or "").startswith("skip"):
+        pass
+    elif block.lang == "console":
+        return run_console(page, block, project, ids)
+    elif block.lang == "bash":
+        return run_bash(page, block, project)
+    return 0
+
+
+def block_with(page: str, text: str) -> Block:
+    """The one block of ``docs/<page>`` that contains ``text``."""
+    (found,) = [b for b in blocks(page) if text in b.text]
+    return found
 
 
 def test_tutorial(tmp_path: Path) -> None:
@@ -305,3 +345,168 @@ def test_configuration(tmp_path: Path) -> None:
             db.engine.dispose()
         ran += 1
     assert ran == 1
+
+
+ROOT = DOCS.parent
+
+_APP = """\
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from flask_migrate_ext import Migrate
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///app.db"
+"""
+
+#: An app such as the pages describe: departments and employees.
+_STAFF_APP = f"""{_APP}db = SQLAlchemy(app)
+migrate = Migrate(app, db)
+
+
+class Department(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(50), nullable=False)
+
+
+class Employee(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(100), nullable=False)
+"""
+
+
+def edit_file(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def flask_ok(project: Path, *args: str) -> None:
+    ok(run_flask(project, *args))
+
+
+def test_index(tmp_path: Path) -> None:
+    """The two commands of the front page work on the quick start's app."""
+    project = tmp_path / "tut"
+    project.mkdir()
+    apply_python(
+        "quickstart.md", block_with("quickstart.md", "class Book"), project, {}
+    )
+    flask_ok(project, "db", "init")
+    assert walk("index.md", project) == 2
+    assert (project / "instance" / "app.db").exists()
+
+
+def test_autogenerate(tmp_path: Path) -> None:
+    """``migrate -v`` after adding a column; a rename seen by ``check`` and
+    ``migrate``; the example app's files the page quotes."""
+    page = "autogenerate.md"
+    ids: dict[str, str] = {}
+    verbose, renamed = tmp_path / "verbose", tmp_path / "renamed"
+    for project, app in [(verbose, "app"), (renamed, "example")]:
+        project.mkdir()
+        (project / f"{app}.py").write_text(_STAFF_APP)
+        for args in (["init"], ["migrate", "-m", "initial"], ["upgrade"]):
+            flask_ok(project, "--app", app, "db", *args)
+    name = "    name = db.Column(db.String(100), nullable=False)\n"
+    edit_file(verbose / "app.py", name, name + "    email = db.Column(db.String(80))\n")
+    assert run_block(page, block_with(page, "db migrate -v"), verbose, ids) == 1
+    edit_file(renamed / "example.py", name, name.replace(" name", " full_name"))
+    assert run_block(page, block_with(page, "db check"), renamed, ids) == 2
+    message = "Rename employee name to full_name"
+    flask_ok(renamed, "--app", "example", "db", "migrate", "-m", message)
+    python = [b for b in blocks(page) if b.lang == "python"]
+    assert len(python) == 5
+    for block in python:
+        # The example app's files are the repository's own.
+        where = ROOT if "example_app/" in (block.marker or "") else renamed
+        apply_python(page, block, where, ids)
+
+
+def test_existing_database(tmp_path: Path) -> None:
+    """A database made by ``create_all()`` adopts migrations with ``stamp``."""
+    page = "existing-database.md"
+    (tmp_path / "app.py").write_text(
+        _APP + "app.config.from_prefixed_env()\ndb = SQLAlchemy(app)\n"
+        "migrate = Migrate(app, db)\n\n\n"
+        "class Book(db.Model):\n"
+        "    id = db.Column(db.Integer, primary_key=True)\n"
+        "    title = db.Column(db.String(200), nullable=False)\n"
+    )
+    create_all = "from app import app, db\nwith app.app_context():\n    db.create_all()"
+    ok(subprocess.run([sys.executable, "-c", create_all], cwd=tmp_path, check=False))
+    init, stamp = [b for b in blocks(page) if b.lang == "bash"]
+    assert run_bash(page, init, tmp_path) == 2
+    script = one_file(tmp_path, "migrations/versions/*_initial_schema.py")
+    assert "op.create_table('book'" in script.read_text()
+    assert run_bash(page, stamp, tmp_path) == 1
+    flask_ok(tmp_path, "db", "check")
+    assert version_rows(f"sqlite:///{tmp_path / 'instance' / 'app.db'}") == [
+        script.name.partition("_")[0]
+    ]
+
+
+def test_multiple_databases(tmp_path: Path) -> None:
+    """The page's app, on two SQLite files instead of its servers."""
+    page = "multiple-databases.md"
+    (python,) = [b for b in blocks(page) if b.lang == "python"]
+    files = iter(["main.db", "users.db"])
+    app = re.sub(
+        r'"(postgresql|mysql)\S*"',
+        lambda _: f'"sqlite:///{tmp_path / next(files)}"',
+        python.text,
+    )
+    (tmp_path / "app.py").write_text(_APP + app)
+    setup, bind = [b for b in blocks(page) if b.lang == "bash"]
+    assert run_bash(page, setup, tmp_path) == 3
+    assert table_names(f"sqlite:///{tmp_path / 'main.db'}") == {
+        "alembic_version",
+        "group",
+    }
+    assert table_names(f"sqlite:///{tmp_path / 'users.db'}") == {
+        "alembic_version",
+        "user",
+    }
+    assert run_bash(page, bind, tmp_path) == 2
+    # Without the "users" bind, the revision's upgrade_users() is refused.
+    edit_file(tmp_path / "app.py", 'app.config["SQLALCHEMY_BINDS"]', "BINDS")
+    done = run_flask(tmp_path, "db", "upgrade")
+    (shown,) = raw_lines(block_with(page, "Database not configured").text)
+    assert done.returncode == 1, done.stderr
+    assert [normalise(shown)] == list(map(normalise, raw_lines(done.stderr)))
+
+
+def test_switching(tmp_path: Path) -> None:
+    """A folder made by Flask-Migrate: ``migrate`` says its env.py is old."""
+    page = "switching.md"
+    (tmp_path / "app.py").write_text(
+        _STAFF_APP.replace("flask_migrate_ext", "flask_migrate")
+    )
+    flask_ok(tmp_path, "db", "init")
+    edit_file(tmp_path / "app.py", "flask_migrate", "flask_migrate_ext")
+    assert walk(page, tmp_path) == 1
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("page", ["deploying.md", "faq.md"])
+def test_next_to_app(page: str, tmp_path: Path) -> None:
+    (block,) = [b for b in blocks(page) if b.lang == "python"]
+    assert block.marker is None, block.where(page)
+    next_to_app(page, block, tmp_path)
+
+
+def next_to_app(page: str, block: Block, project: Path) -> None:
+    """Run the block next to an app (``app``, ``db``, ``migrate``) with a
+    model and its revision; the app upgrades and passes ``check`` after."""
+    app = Flask("snippet", root_path=os.fspath(project))
+    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{project / 'app.db'}"
+    db = SQLAlchemy(app)
+    migrate = Migrate(app, db, directory=os.fspath(project / "migrations"))
+    type("Item", (db.Model,), {"id": db.Column(db.Integer, primary_key=True)})
+    for args in (["init"], ["migrate", "-m", "item"]):
+        ok(invoke(app, *args))
+    namespace = {"app": app, "db": db, "migrate": migrate}
+    exec(compile(block.text, block.where(page), "exec"), namespace)
+    for args in (["upgrade"], ["check"]):
+        ok(invoke(app, *args))
+    with app.app_context():
+        db.engine.dispose()
