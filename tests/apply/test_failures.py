@@ -236,7 +236,11 @@ def test_without_the_ledger_a_failure_claims_only_what_it_knows(
     revision's transaction, the DDL that ran may stay: the report says so
     instead of "rolled back"."""
     app = make_project(database_url, tmp_path, MIGRATE_LOG_TABLE=None)
-    result = invoke(app, "upgrade")
+    try:
+        result = invoke(app, "upgrade")
+    finally:
+        with app.app_context():
+            app.extensions["migrate"].db.engine.dispose()
     assert result.exit_code == ExitCode.ERROR
     assert version_rows(database_url) == ["r1"]
     kept = "t_half" in table_names(database_url)
