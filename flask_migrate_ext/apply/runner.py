@@ -273,7 +273,7 @@ def _mode_line(
     if context.impl.transactional_ddl:
         return f"{line}."
     if dialect.name == "sqlite":
-        if ledger:
+        if _rolls_back_ddl(context, ledger):
             return (
                 f"{line}: SQLite rolls back a failed revision's schema changes"
                 " too, whatever Alembic assumes."
@@ -344,10 +344,10 @@ def _handle_failure(
     elif (
         ledger is None
         and step.statements
-        and not tracker.context.impl.transactional_ddl
+        and not _rolls_back_ddl(tracker.context, ledger=False)
     ):
-        # Without the ledger's row in the revision's transaction, nothing
-        # tells whether a database without transactional DDL kept them.
+        # With the ledger on, its row tells exactly what stayed (above);
+        # without it, nothing does.
         state = (
             f"{label[0].upper()}{label[1:]} may not roll back DDL, and with the"
             f" ledger off (MIGRATE_LOG_TABLE) nothing recorded whether it did:"
@@ -415,7 +415,7 @@ def _others_after_failure(
         revisions = ", ".join(ran)
         if now != (", ".join(sorted(initial.get(tracker.database, ()))) or "base"):
             said.append(f"{label} kept {revisions} of this run and is at {now}")
-        elif tracker.context.impl.transactional_ddl or _ddl_in_transaction(tracker):
+        elif _rolls_back_ddl(tracker.context, ledger=tracker.ledger is not None):
             verb = "were" if len(ran) > 1 else "was"
             said.append(
                 f"{label}'s {revisions} of this run {verb} rolled back too;"
@@ -430,10 +430,17 @@ def _others_after_failure(
     return f"{text[0].upper()}{text[1:]}."
 
 
-def _ddl_in_transaction(tracker: StepTracker) -> bool:
-    # Alembic assumes SQLite has no transactional DDL, but its DDL is rolled
-    # back with the transaction the step runs in.
-    return tracker.engine.dialect.name == "sqlite"
+def _rolls_back_ddl(context: MigrationContext, ledger: bool) -> bool:
+    """Whether a failed revision's schema changes are rolled back with it.
+
+    Alembic assumes SQLite has no transactional DDL, and without an open
+    transaction its driver commits each DDL statement at once. The ledger's
+    row, written first in each revision's transaction, opens one, and the DDL
+    after it is rolled back with it; without the ledger, nothing opens one.
+    """
+    if context.impl.transactional_ddl:
+        return True
+    return ledger and context.dialect.name == "sqlite"
 
 
 _CREATE_TABLE = re.compile(
