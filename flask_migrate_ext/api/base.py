@@ -26,6 +26,7 @@ from ..report import report
 from ..scripts import context_rules
 from ..scripts import graph
 from ..scripts.config import build_config
+from ..scripts.envfile import read_env_py
 from ..scripts.event_loop import asks_for_current_loop
 from ..scripts.event_loop import current_event_loop
 from ..state import current_settings
@@ -128,11 +129,8 @@ def _schema_engine(names: list[str]) -> sa.Engine:
 
 
 def _env_supports_binds(location: str) -> bool:
-    try:
-        with open(os.path.join(location, "env.py"), encoding="utf-8") as f:
-            return "database_names" in f.read()
-    except OSError:
-        return True  # let Alembic report the missing env.py
+    text = read_env_py(location)
+    return text is None or "database_names" in text  # None: Alembic reports it
 
 
 def _run_settings(

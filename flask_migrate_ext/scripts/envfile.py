@@ -284,6 +284,16 @@ def upgrade_env_file(
     return dataclasses.replace(result, status="upgraded", backup=backup)
 
 
+def read_env_py(directory: str) -> str | None:
+    """The text of ``directory``'s env.py; ``None`` if it cannot be read
+    (then Alembic reports the problem when it runs the file)."""
+    try:
+        with open(os.path.join(directory, "env.py"), encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def outdated_hint(directory: str, command: str = "db") -> str | None:
     """A one-line hint when env.py is an unedited older template that matters.
 
@@ -291,11 +301,8 @@ def outdated_hint(directory: str, command: str = "db") -> str | None:
     the Alembic config and disable the app's loggers. A file with local edits
     is the user's own, and is left alone.
     """
-    try:
-        with open(os.path.join(directory, "env.py"), encoding="utf-8") as f:
-            origin = identify(f.read())
-    except OSError:
-        return None
+    text = read_env_py(directory)
+    origin = identify(text) if text is not None else None
     if origin is None or origin.tool != "Flask-Migrate":
         return None
     return (

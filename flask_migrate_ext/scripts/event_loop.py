@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import typing as t
 import warnings
+
+from .envfile import read_env_py
 
 
 def asks_for_current_loop(location: str) -> bool:
     """Whether the env.py in ``location`` calls ``asyncio.get_event_loop()``."""
-    try:
-        with open(os.path.join(location, "env.py"), encoding="utf-8") as f:
-            return "get_event_loop(" in f.read()
-    except OSError:
-        return False
+    text = read_env_py(location)
+    return text is not None and "get_event_loop(" in text
 
 
 @contextlib.contextmanager
