@@ -48,8 +48,6 @@ if t.TYPE_CHECKING:
 # Every API function runs env.py with the extension's rules applied.
 context_rules.install()
 
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
-
 
 XArg = str | t.Sequence[str] | None
 

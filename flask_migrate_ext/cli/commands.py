@@ -44,8 +44,6 @@ from .options import with_lock_options
 from .options import with_new_revision_options
 from .options import x_arg_option
 
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
-
 
 def _api() -> t.Any:
     from .. import api
