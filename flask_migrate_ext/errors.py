@@ -31,6 +31,15 @@ class ExitCode(enum.IntEnum):
     PARTIALLY_APPLIED = 6
     #: The database could not be reached or refused the login.
     DATABASE_UNREACHABLE = 7
+    #: The database is at a revision that no script in the migration
+    #: directory defines (code older than the database?).
+    UNKNOWN_REVISION = 8
+    #: ``verify``: scripts were edited after they were applied, are missing,
+    #: or revisions were applied without the ledger seeing them.
+    VERIFY_FAILED = 9
+    #: The migration lock was lost while the run held it (a dropped
+    #: connection); the run stopped before its next revision.
+    LOCK_LOST = 10
     #: Stopped by Ctrl-C (SIGINT).
     INTERRUPTED = 130
     #: Stopped by SIGTERM.
@@ -155,6 +164,35 @@ class PartiallyAppliedError(MigrateError):
         super().__init__(message)
         self.entries = list(entries)
         self.result: t.Any = None
+
+
+class UnknownRevisionError(MigrateError):
+    """A database's version table names a revision no script defines: the
+    code is probably older than the database (a rollback of the app, a
+    branch switch), or a revision file was deleted."""
+
+    exit_code = ExitCode.UNKNOWN_REVISION
+
+
+class VerifyFailedError(MigrateError):
+    """``verify`` found applied scripts that were edited or are missing, or
+    revisions applied without the ledger seeing them.
+
+    :attr:`result` holds the full report.
+    """
+
+    exit_code = ExitCode.VERIFY_FAILED
+
+    def __init__(self, message: str, result: t.Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class LockLostError(MigrateError):
+    """The migration lock was lost while a run held it (the server or a proxy
+    dropped its connection). The run stopped before its next revision."""
+
+    exit_code = ExitCode.LOCK_LOST
 
 
 class CommandFailedError(MigrateError):
