@@ -20,6 +20,7 @@ from .errors import DatabaseUnreachableError
 from .errors import DirectoryExistsError
 from .errors import DirectoryNotFoundError
 from .errors import ExitCode
+from .errors import LockLostError
 from .errors import LockTimeoutError
 from .errors import MigrateError
 from .errors import MigrationFailedError
@@ -30,6 +31,8 @@ from .errors import RevisionGraphError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
 from .errors import TemplateNotFoundError
+from .errors import UnknownRevisionError
+from .errors import VerifyFailedError
 from .extension import Migrate
 from .state import _MigrateConfig  # noqa: F401  (Flask-Migrate's name)
 from .state import MigrateState
@@ -175,6 +178,7 @@ __all__ = [
     "NotInitializedError",
     "NotUpToDateError",
     "PartiallyAppliedError",
+    "LockLostError",
     "LockTimeoutError",
     "Revision",
     "RevisionGraphError",
@@ -187,6 +191,8 @@ __all__ = [
     "Template",
     "TemplateNotFoundError",
     "UninstallResult",
+    "UnknownRevisionError",
+    "VerifyFailedError",
     "__version__",
     "alembic_version",
     "catch_errors",
