@@ -41,24 +41,32 @@ if t.TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
     from alembic.util import CommandError as CommandError
 
+    from .api import Accepted as Accepted
     from .api import BranchPoint as BranchPoint
     from .api import CheckResult as CheckResult
     from .api import DatabaseState as DatabaseState
+    from .api import DatabaseStatus as DatabaseStatus
     from .api import downgrade as downgrade
     from .api import DroppedTable as DroppedTable
     from .api import edit as edit
+    from .api import Finding as Finding
     from .api import init as init
     from .api import merge as merge
     from .api import migrate as migrate
     from .api import resolve as resolve
     from .api import Revision as Revision
     from .api import revision as revision
+    from .api import RevisionStatus as RevisionStatus
     from .api import stamp as stamp
+    from .api import status as status
+    from .api import StatusResult as StatusResult
     from .api import Template as Template
     from .api import uninstall as uninstall
     from .api import UninstallResult as UninstallResult
     from .api import upgrade as upgrade
     from .api import upgrade_env as upgrade_env
+    from .api import verify as verify
+    from .api import VerifyResult as VerifyResult
     from .apply.runner import RunResult as RunResult
     from .apply.runner import Step as Step
     from .compat import branches as branches
@@ -94,9 +102,11 @@ _API_FUNCTIONS = frozenset(
         "revision",
         "show",
         "stamp",
+        "status",
         "uninstall",
         "upgrade",
         "upgrade_env",
+        "verify",
     }
 )
 #: Flask-Migrate's functions that print Alembic's output: printing wrappers
@@ -114,6 +124,12 @@ _LAZY = {
     "Template": "api",
     "DroppedTable": "api",
     "UninstallResult": "api",
+    "StatusResult": "api",
+    "DatabaseStatus": "api",
+    "RevisionStatus": "api",
+    "Finding": "api",
+    "VerifyResult": "api",
+    "Accepted": "api",
     "catch_errors": "compat",
     "log": "compat",
     "Config": "scripts.config",

@@ -45,6 +45,14 @@ if t.TYPE_CHECKING:
     from .scripts import migrate as migrate
     from .scripts import revision as revision
     from .scripts import upgrade_env as upgrade_env
+    from .status import Accepted as Accepted
+    from .status import DatabaseStatus as DatabaseStatus
+    from .status import Finding as Finding
+    from .status import RevisionStatus as RevisionStatus
+    from .status import status as status
+    from .status import StatusResult as StatusResult
+    from .status import verify as verify
+    from .status import VerifyResult as VerifyResult
 
 #: Where each name lives.
 _MODULES = {
@@ -62,6 +70,19 @@ _MODULES = {
         "database",
     ),
     **dict.fromkeys(["check", "current", "show"], "inspect"),
+    **dict.fromkeys(
+        [
+            "Accepted",
+            "DatabaseStatus",
+            "Finding",
+            "RevisionStatus",
+            "status",
+            "StatusResult",
+            "verify",
+            "VerifyResult",
+        ],
+        "status",
+    ),
     **dict.fromkeys(["branches", "heads", "history"], "listing"),
     **dict.fromkeys(
         ["BranchPoint", "CheckResult", "DatabaseState", "Revision", "Template"],

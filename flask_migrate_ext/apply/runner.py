@@ -171,6 +171,7 @@ def run(
                     engine,
                     settings.timeouts,
                     defer_flush=per_revision,
+                    applied=_applied(script, tuple(heads)),
                 )
                 trackers.append(tracker)
                 initial[name] = tuple(heads)
@@ -220,6 +221,8 @@ def run(
                 raise
             others = _others_after_failure(failed, trackers, initial, result)
             _handle_failure(failed, error, ledger, settings, others)
+        if ledger is not None and action == "stamp":
+            _record_stamps(ledger, script, result, settings, initial)
     if not sql and not result.steps and action != "stamp":
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
@@ -256,6 +259,42 @@ def _locked(settings: RunSettings, sql: bool = False) -> t.ContextManager[None]:
     if not settings.lock or sql:
         return contextlib.nullcontext()
     return migration_lock(settings.targets, settings.lock_timeout, settings.lock_mode)
+
+
+def _applied(
+    script: ScriptDirectory, heads: tuple[str, ...]
+) -> t.Callable[[], set[str]]:
+    """What a database at ``heads`` has applied, worked out when asked."""
+    return lambda: graph.applied_ids(script, heads)
+
+
+def _record_stamps(
+    ledger: Ledger,
+    script: ScriptDirectory,
+    result: RunResult,
+    settings: RunSettings,
+    initial: t.Mapping[str, tuple[str, ...]],
+) -> None:
+    """Write the ledger's rows for a stamp: the revisions it marked applied
+    (with their script's checksum) or took out, per database."""
+    for target in settings.targets:
+        steps = [step for step in result.steps if step.database == target.name]
+        if not steps:
+            continue
+        heads = set(initial.get(target.name, ()))
+        for step in steps:  # as Alembic updates the version table
+            heads = (heads - set(step.source)) | set(step.destination)
+        before = graph.applied_ids(script, initial.get(target.name, ()))
+        after = graph.applied_ids(script, heads)
+        added = {revision: _path(script, revision) for revision in after - before}
+        with target.engine.begin() as connection:
+            ledger.ensure(connection, _applied(script, tuple(before)))
+            ledger.record_stamp(connection, added, before - after)
+
+
+def _path(script: ScriptDirectory, revision: str) -> str | None:
+    found = script.get_revision(revision)
+    return found.path if found is not None else None
 
 
 def _mode_line(

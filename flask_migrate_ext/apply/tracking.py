@@ -16,6 +16,7 @@ import typing as t
 
 import sqlalchemy as sa
 
+from ..scripts.checksum import script_checksum
 from .ledger import RunningStep
 
 if t.TYPE_CHECKING:
@@ -36,7 +37,11 @@ class StepTracker:
         engine: sa.Engine,
         timeouts: Timeouts | None = None,
         defer_flush: bool = False,
+        applied: t.Callable[[], t.Collection[str]] | None = None,
     ) -> None:
+        #: What the database had applied when the run started, for the
+        #: ledger's baseline (see :meth:`Ledger.ensure`).
+        self.applied = applied
         self.timeouts = timeouts or Timeouts()
         on_postgresql = context.dialect.name == "postgresql"
         #: Each revision commits on its own on PostgreSQL: all but the last
@@ -95,7 +100,7 @@ class StepTracker:
             self._listening = True
         if self.ledger is not None:
             if not self._ledger_ready:
-                self.ledger.ensure(self.connection)
+                self.ledger.ensure(self.connection, self.applied)
                 self._ledger_ready = True
             if not self._row_at_end:
                 self.current.entry_id = self.ledger.start(
@@ -110,6 +115,7 @@ class StepTracker:
         self._counting = False
         current = self.current
         if current is not None and self.ledger is not None:
+            checksum = script_checksum(current.path)
             if current.entry_id is None:
                 self.ledger.record(
                     self.connection,
@@ -118,10 +124,15 @@ class StepTracker:
                     current.started_at,
                     "applied",
                     current.statements,
+                    checksum,
                 )
             else:
                 self.ledger.finish(
-                    self.connection, current.entry_id, "applied", current.statements
+                    self.connection,
+                    current.entry_id,
+                    "applied",
+                    current.statements,
+                    checksum=checksum,
                 )
         self.current = None
 

@@ -13,6 +13,7 @@ import typing as t
 
 import click
 from flask.cli import AppGroup
+from flask.cli import with_appcontext as flask_with_appcontext
 
 from ..errors import ExitCode
 from ..errors import first_line
@@ -110,19 +111,34 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def migrate_command(
+    *args: t.Any, with_appcontext: bool = True, **kwargs: t.Any
+) -> t.Callable[[F], click.Command]:
+    """Like :func:`click.command`, for a ``flask db`` command: it runs in the
+    app context (unless told not to) and inside :func:`user_errors`."""
+
+    def wrap(f: F) -> click.Command:
+        @functools.wraps(f)
+        def callback(*f_args: t.Any, **f_kwargs: t.Any) -> t.Any:
+            with user_errors():
+                return f(*f_args, **f_kwargs)
+
+        if with_appcontext:
+            callback = flask_with_appcontext(callback)
+        command: click.Command = click.command(*args, **kwargs)(callback)
+        return command
+
+    return wrap
+
+
 class MigrateGroup(AppGroup):
     """An :class:`~flask.cli.AppGroup` whose commands report :class:`MigrateError`
-    as a one-line message and its exit code."""
+    as a one-line message and its exit code (see :func:`migrate_command`)."""
 
     def command(self, *args: t.Any, **kwargs: t.Any) -> t.Callable[[F], click.Command]:  # type: ignore[override]
-        decorator = super().command(*args, **kwargs)
-
         def wrap(f: F) -> click.Command:
-            @functools.wraps(f)
-            def callback(*f_args: t.Any, **f_kwargs: t.Any) -> t.Any:
-                with user_errors():
-                    return f(*f_args, **f_kwargs)
-
-            return decorator(callback)
+            command = migrate_command(*args, **kwargs)(f)
+            self.add_command(command)
+            return command
 
         return wrap

@@ -29,9 +29,11 @@ from .options import directory_arg
 from .options import directory_option
 from .options import GROUP_BIND_KEY
 from .options import GROUP_DIRECTORY_KEY
+from .options import group_name
 from .options import GROUP_VERBOSE_KEY
 from .options import GROUP_X_ARG_KEY
 from .options import json_option
+from .options import load_api
 from .options import lock_args
 from .options import message_option
 from .options import rev_id_option
@@ -43,12 +45,8 @@ from .options import verbose_option
 from .options import with_lock_options
 from .options import with_new_revision_options
 from .options import x_arg_option
-
-
-def _api() -> t.Any:
-    from .. import api
-
-    return api
+from .status_commands import status_command
+from .status_commands import verify_command
 
 
 @click.group(cls=MigrateGroup)
@@ -79,7 +77,7 @@ def db(
 @db.command("list-templates", with_appcontext=False)
 def list_templates_command() -> None:
     """List available templates."""
-    output.echo(output.templates(_api().list_templates()))
+    output.echo(output.templates(load_api().list_templates()))
 
 
 @db.command("init")
@@ -100,20 +98,14 @@ def init_command(
     directory: str | None, multidb: bool, template: str | None, package: bool
 ) -> None:
     """Create a new migration repository."""
-    _api().init(directory_arg(directory), multidb, template, package)
+    load_api().init(directory_arg(directory), multidb, template, package)
     # In place of Alembic's advice to edit alembic.ini, which is wrong here:
     # the database URL comes from the app's config.
-    group = _group_name()
+    group = group_name()
     click.echo(
         "The database URL is read from the app's config, not alembic.ini."
         f" Next: flask {group} migrate -m 'initial'"
     )
-
-
-def _group_name() -> str:
-    """The name the ``db`` group was invoked under, for the next command."""
-    ctx = click.get_current_context()
-    return (ctx.parent.info_name if ctx.parent else None) or "db"
 
 
 @db.command("revision")
@@ -140,7 +132,7 @@ def revision_command(
     rev_id: str | None,
 ) -> None:
     """Create a new revision file."""
-    _api().revision(
+    load_api().revision(
         directory_arg(directory),
         message,
         autogenerate,
@@ -180,7 +172,7 @@ def migrate_command(
     verbose: bool,
 ) -> None:
     """Autogenerate a new revision file (alias for 'revision --autogenerate')."""
-    _api().migrate(
+    load_api().migrate(
         directory_arg(directory),
         message,
         sql,
@@ -200,7 +192,7 @@ def migrate_command(
 @click.argument("revision", default="head")
 def edit_command(directory: str | None, revision: str) -> None:
     """Edit a revision file in $EDITOR."""
-    _api().edit(directory_arg(directory), revision)
+    load_api().edit(directory_arg(directory), revision)
 
 
 @db.command("merge")
@@ -217,7 +209,7 @@ def merge_command(
     revisions: tuple[str, ...],
 ) -> None:
     """Merge two revisions together, creating a new revision file."""
-    _api().merge(
+    load_api().merge(
         directory_arg(directory), list(revisions), message, branch_label, rev_id
     )
 
@@ -243,7 +235,7 @@ def upgrade_command(
     revision: str,
 ) -> None:
     """Upgrade to a later version."""
-    _api().upgrade(
+    load_api().upgrade(
         directory_arg(directory),
         revision,
         sql,
@@ -276,7 +268,7 @@ def downgrade_command(
     revision: str,
 ) -> None:
     """Revert to a previous version."""
-    _api().downgrade(
+    load_api().downgrade(
         directory_arg(directory),
         revision,
         sql,
@@ -294,7 +286,7 @@ def downgrade_command(
 @click.argument("revision", default="head")
 def show_command(directory: str | None, as_json: bool, revision: str) -> None:
     """Show the revision denoted by the given symbol."""
-    found = _api().show(directory_arg(directory), revision)
+    found = load_api().show(directory_arg(directory), revision)
     output.echo(output.revisions_json("show", found) if as_json else output.show(found))
 
 
@@ -322,7 +314,7 @@ def history_command(
     as_json: bool,
 ) -> None:
     """List changeset scripts in chronological order."""
-    found = _api().history(
+    found = load_api().history(
         directory_arg(directory), rev_range, verbose, indicate_current
     )
     if as_json:
@@ -344,7 +336,7 @@ def heads_command(
     directory: str | None, verbose: bool, resolve_dependencies: bool, as_json: bool
 ) -> None:
     """Show current available heads in the script directory."""
-    found = _api().heads(directory_arg(directory), verbose, resolve_dependencies)
+    found = load_api().heads(directory_arg(directory), verbose, resolve_dependencies)
     if as_json:
         output.echo(output.revisions_json("heads", found))
     else:
@@ -357,7 +349,7 @@ def heads_command(
 @json_option
 def branches_command(directory: str | None, verbose: bool, as_json: bool) -> None:
     """Show current branch points."""
-    found = _api().branches(directory_arg(directory), verbose)
+    found = load_api().branches(directory_arg(directory), verbose)
     if as_json:
         output.echo(output.revisions_json("branches", found))
     else:
@@ -386,7 +378,7 @@ def current_command(
             output.echo(output.current(states, verbose))
 
     try:
-        states = _api().current(
+        states = load_api().current(
             directory_arg(directory),
             verbose,
             schemas=schemas or None,
@@ -421,7 +413,7 @@ def stamp_command(
     revision: str,
 ) -> None:
     """'stamp' the revision table with the given revision; don't run any migrations."""
-    _api().stamp(
+    load_api().stamp(
         directory_arg(directory),
         revision,
         sql,
@@ -439,7 +431,7 @@ def stamp_command(
 def check_command(directory: str | None, bind: tuple[str, ...], as_json: bool) -> None:
     """Check if there are any new operations to migrate."""
     try:
-        result = _api().check(directory_arg(directory), **bind_args(bind))
+        result = load_api().check(directory_arg(directory), **bind_args(bind))
     except (SchemaDriftError, NotUpToDateError) as e:
         if as_json:
             output.echo(output.check_json(e))
@@ -466,7 +458,7 @@ def resolve_command(directory: str | None, outcome: str | None, revision: str) -
     """Mark a partially applied revision as dealt with."""
     if outcome is None:
         raise click.UsageError("Say what you did: --applied or --rolled-back.")
-    _api().resolve(directory_arg(directory), revision, outcome == "applied")
+    load_api().resolve(directory_arg(directory), revision, outcome == "applied")
 
 
 @db.command("upgrade-env")
@@ -491,7 +483,7 @@ def upgrade_env_command(
     directory: str | None, check: bool, force: bool, template: str | None
 ) -> None:
     """Bring env.py up to the current template, showing the diff."""
-    result = _api().upgrade_env(directory_arg(directory), force, check, template)
+    result = load_api().upgrade_env(directory_arg(directory), force, check, template)
     if result.diff:
         click.echo(result.diff, nl=False)
     origin = result.origin or "local edits"
@@ -553,7 +545,7 @@ def uninstall_command(
     yes: bool,
 ) -> None:
     """Drop the ledger and lock tables, to switch back to Flask-Migrate."""
-    api = _api()
+    api = load_api()
     args = {
         "schemas": schemas or None,
         **lock_args(no_lock, lock_timeout),
@@ -596,3 +588,7 @@ def uninstall_command(
     click.echo(
         f"The database{'s' if several else ''} can now be used with Flask-Migrate."
     )
+
+
+db.add_command(status_command)
+db.add_command(verify_command)

@@ -191,3 +191,17 @@ class RevisionCommand(click.Command):
             if steps:
                 args = [*kept, "--", *steps]
         return super().parse_args(ctx, args)
+
+
+def load_api() -> t.Any:
+    """:mod:`flask_migrate_ext.api`, imported when a command runs (it imports
+    Alembic, which ``flask --help`` must not pay for)."""
+    from .. import api
+
+    return api
+
+
+def group_name() -> str:
+    """The name the ``db`` group was invoked under, for the next command."""
+    ctx = click.get_current_context()
+    return (ctx.parent.info_name if ctx.parent else None) or "db"

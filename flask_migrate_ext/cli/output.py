@@ -15,16 +15,24 @@ import json
 import sys
 import typing as t
 
+from ..errors import ExitCode
 from ..errors import MigrateError
 from ..errors import NotUpToDateError
 from ..errors import SchemaDriftError
 
 if t.TYPE_CHECKING:
+    import datetime
+
     from ..api.results import BranchPoint
     from ..api.results import CheckResult
     from ..api.results import DatabaseState
     from ..api.results import Revision
     from ..api.results import Template
+    from ..api.status import VerifyResult
+    from ..apply.standing import DatabaseStatus
+    from ..apply.standing import Finding
+    from ..apply.standing import RevisionStatus
+    from ..apply.standing import StatusResult
 
 #: The version of the JSON documents ``--json`` prints.
 JSON_SCHEMA = 1
@@ -105,6 +113,139 @@ def current(states: t.Sequence[DatabaseState], verbose: bool = False) -> str:
 def check(result: CheckResult) -> str:
     """``flask db check`` when it passes."""
     return "No new upgrade operations detected.\n"
+
+
+#: ``status`` lists every revision up to this many; beyond, the last
+#: :data:`STATUS_TAIL` applied ones and every pending one (``-v``: all).
+STATUS_ALL = 20
+STATUS_TAIL = 10
+_STATE_LINES = {
+    "up-to-date": "Up to date.",
+    "partial": "A revision needs attention (see above).",
+    "unknown-revision": "The database is at a revision no script defines (see above).",
+}
+
+
+def status(result: StatusResult, verbose: bool = False, command: str = "db") -> str:
+    """``flask db status``: per database, its revisions marked ``[X]`` applied
+    or ``[ ]`` pending, what the ledger knows of each, then findings."""
+    blocks = [_database_status(db, verbose, command) for db in result.databases]
+    return "\n".join(blocks)
+
+
+def _database_status(database: DatabaseStatus, verbose: bool, command: str) -> str:
+    where = f"Database {database.name!r}" if database.name else "Database"
+    lines = [f"{where}: {database.url}"]
+    if database.schema is not None:
+        lines.append(f"Schema: {database.schema}")
+    lines.append(f"  Current: {', '.join(database.current) or '<base> (none applied)'}")
+    lines.append(f"  Heads:   {', '.join(database.heads) or '<none>'}")
+    revisions = list(database.revisions)
+    applied = [rev for rev in revisions if rev.applied]
+    if not verbose and len(revisions) > STATUS_ALL and len(applied) > STATUS_TAIL:
+        hidden = len(applied) - STATUS_TAIL
+        lines.append(
+            f"  ... {hidden} earlier revisions applied ('flask {command} status -v'"
+            " lists them)"
+        )
+        shown = set(id(rev) for rev in applied[:hidden])
+        revisions = [rev for rev in revisions if id(rev) not in shown]
+    width = max((len(rev.id) for rev in revisions), default=0)
+    lines.extend(_revision_line(rev, width) for rev in revisions)
+    if not database.revisions:
+        lines.append("  (no revisions yet)")
+    for finding in database.findings:
+        if finding.kind != "no-checksum" or verbose:
+            lines.append(f"  ! {finding.message}")
+    unchecked = sum(1 for f in database.findings if f.kind == "no-checksum")
+    if unchecked and not verbose:
+        lines.append(
+            f"  {unchecked} applied revision{'s' if unchecked != 1 else ''} have no"
+            " checksum (applied before checksums were recorded)."
+        )
+    pending = database.pending
+    if database.state == "pending":
+        count = len(pending)
+        lines.append(
+            f"{count} revision{'s' if count != 1 else ''} pending: run"
+            f" 'flask {command} upgrade'."
+            if pending
+            else f"Not at the heads: run 'flask {command} upgrade'."
+        )
+    else:
+        lines.append(_STATE_LINES[database.state])
+    return _lines(lines)
+
+
+def _revision_line(rev: RevisionStatus, width: int) -> str:
+    mark = "[X]" if rev.applied else "[ ]"
+    text = f"  {mark} {rev.id:<{width}}"
+    if rev.message:
+        text += f"  {rev.message}"
+    if rev.branch_labels:
+        text += f" ({', '.join(rev.branch_labels)})"
+    details = []
+    if rev.applied_at is not None:
+        details.append(f"{rev.recorded_as or 'applied'} {_when(rev.applied_at)}")
+    if rev.duration is not None:
+        details.append(f"{rev.duration:.2f} s")
+    if rev.applied_by:
+        details.append(f"on {rev.applied_by}")
+    if rev.checksum == "edited":
+        details.append("EDITED since")
+    elif rev.checksum == "missing":
+        details.append("FILE MISSING")
+    if details:
+        text += f"  [{', '.join(details)}]"
+    return text
+
+
+def _when(moment: datetime.datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def verify(result: VerifyResult, command: str = "db") -> str:
+    """``flask db verify``: what was accepted, then what was checked."""
+    lines = [
+        f"Accepted {a.revision}'s current script in {_where(a.database, a.schema)}"
+        f" (checksum {_short(a.old)} -> {_short(a.new)})."
+        for a in result.accepted
+    ]
+    for database in result.status.databases:
+        where = _where(database.name, database.schema)
+        problems = [f for f in database.findings if f.fails_verify]
+        checked = sum(1 for rev in database.revisions if rev.checksum == "matches")
+        for finding in problems:
+            lines.append(f"! {finding.message}")
+        unchecked = [
+            f for f in database.findings if f.kind in ("no-checksum", "unrecorded")
+        ]
+        note = ""
+        if unchecked:
+            note = (
+                f"; {len(unchecked)} applied before checksums were recorded,"
+                " not checked"
+            )
+        where = where[0].upper() + where[1:]
+        if problems:
+            lines.append(f"{where}: {len(problems)} problem(s){note}.")
+        else:
+            lines.append(
+                f"{where}: {checked} applied script{'s' if checked != 1 else ''}"
+                f" unchanged{note}."
+            )
+    return _lines(lines)
+
+
+def _where(name: str, schema: str | None) -> str:
+    where = f"database {name!r}" if name else "the database"
+    return f"{where} (schema {schema})" if schema else where
+
+
+def _short(checksum: str | None) -> str:
+    if checksum is None:
+        return "none"
+    return checksum.split(":", 1)[-1][:12]
 
 
 def templates(found: t.Sequence[Template]) -> str:
@@ -220,6 +361,86 @@ def current_json(states: t.Sequence[DatabaseState]) -> str:
         for state in states
     ]
     return to_json("current", databases=databases)
+
+
+def finding_json(finding: Finding) -> dict[str, t.Any]:
+    return {
+        "kind": finding.kind,
+        "revision": finding.revision,
+        "message": finding.message,
+        "fails_verify": finding.fails_verify,
+    }
+
+
+def database_status_json(database: DatabaseStatus) -> dict[str, t.Any]:
+    return {
+        "name": database.name,
+        "url": database.url,
+        "schema": database.schema,
+        "state": database.state,
+        "exit_code": int(database.exit_code),
+        "current": list(database.current),
+        "heads": list(database.heads),
+        "pending": list(database.pending),
+        "revisions": [
+            {
+                "id": rev.id,
+                "message": rev.message,
+                "branch_labels": list(rev.branch_labels),
+                "applied": rev.applied,
+                "applied_at": _iso(rev.applied_at),
+                "applied_by": rev.applied_by,
+                "duration": rev.duration,
+                "recorded_as": rev.recorded_as,
+                "checksum": rev.checksum,
+            }
+            for rev in database.revisions
+        ],
+        "findings": [finding_json(f) for f in database.findings],
+    }
+
+
+def _iso(moment: datetime.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
+
+
+def status_json(result: StatusResult) -> str:
+    """``status --json``."""
+    return to_json(
+        "status",
+        state=result.state,
+        exit_code=int(result.exit_code),
+        databases=[database_status_json(db) for db in result.databases],
+    )
+
+
+def verify_json(result: VerifyResult) -> str:
+    """``verify --json``."""
+    failures = result.status.verify_failures
+    return to_json(
+        "verify",
+        ok=not failures,
+        exit_code=int(ExitCode.VERIFY_FAILED if failures else ExitCode.OK),
+        accepted=[
+            {
+                "revision": a.revision,
+                "database": a.database,
+                "schema": a.schema,
+                "old": a.old,
+                "new": a.new,
+            }
+            for a in result.accepted
+        ],
+        databases=[
+            {
+                "name": db.name,
+                "url": db.url,
+                "schema": db.schema,
+                "findings": [finding_json(f) for f in db.findings],
+            }
+            for db in result.status.databases
+        ],
+    )
 
 
 #: ``check --json``'s ``error`` for each failure it reports as JSON.

@@ -8,6 +8,7 @@ one of the two files). Both are errors here, naming the files involved.
 from __future__ import annotations
 
 import re
+import typing as t
 import warnings
 from pathlib import Path
 
@@ -80,6 +81,20 @@ def current_revisions(script: ScriptDirectory, heads: tuple[str, ...]) -> list[S
     }
     ids = {rev.revision for rev in members}
     return [rev for rev in members if not (rev.nextrev & ids)]
+
+
+def applied_ids(script: ScriptDirectory, heads: t.Iterable[str]) -> set[str]:
+    """The revisions a version table holding ``heads`` has applied: the
+    heads and all their ancestors (dependencies included). Unknown ids are
+    left out."""
+    revision_map = script.revision_map
+    known = [head for head in heads if head in revision_map._revision_map]
+    top = [rev for rev in revision_map.get_revisions(known) if rev is not None]
+    return {
+        rev.revision
+        for rev in [*top, *revision_map._get_ancestor_nodes(top)]
+        if isinstance(rev, Script)
+    }
 
 
 def _missing_message(script: ScriptDirectory, missing: str) -> str:

@@ -128,6 +128,33 @@ def from_declared(
     return revisions
 
 
+def ancestry(revisions: t.Mapping[str, Revision], tops: t.Iterable[str]) -> set[str]:
+    """``tops`` and every revision they revise or depend on, transitively:
+    what a version table holding ``tops`` has applied.
+
+    Ids missing from ``revisions`` (a version table naming a revision no
+    script defines) are left out; ``depends_on`` entries that are branch
+    labels are resolved through the labels' revisions.
+    """
+    by_label: dict[str, str] = {}
+    for revision in revisions.values():
+        for label in revision.branch_labels:
+            by_label.setdefault(label, revision.id)
+    seen: set[str] = set()
+    stack = [top for top in tops if top in revisions]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        revision = revisions[current]
+        for parent in (*revision.down_revisions, *revision.depends_on):
+            parent = parent if parent in revisions else by_label.get(parent, "")
+            if parent and parent not in seen:
+                stack.append(parent)
+    return seen
+
+
 def _tupled(value: str | t.Iterable[str] | None) -> tuple[str, ...]:
     if not value:
         return ()
