@@ -80,9 +80,15 @@ def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Tab
 
 
 def _tool_version() -> str:
-    from .. import __version__
+    """The installed package's version (read from its metadata: the package's
+    own ``__init__`` sits above this layer)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
 
-    return __version__
+    try:
+        return version("flask-migrate-ext")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def utcnow() -> datetime.datetime:
