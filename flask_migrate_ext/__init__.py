@@ -20,6 +20,7 @@ from .errors import DatabaseUnreachableError
 from .errors import DirectoryExistsError
 from .errors import DirectoryNotFoundError
 from .errors import ExitCode
+from .errors import GraphvizNotFoundError
 from .errors import LockLostError
 from .errors import LockTimeoutError
 from .errors import MigrateError
@@ -47,6 +48,8 @@ if t.TYPE_CHECKING:
     from .api import downgrade as downgrade
     from .api import DroppedTable as DroppedTable
     from .api import edit as edit
+    from .api import graph as graph
+    from .api import HistoryGraph as HistoryGraph
     from .api import init as init
     from .api import merge as merge
     from .api import migrate as migrate
@@ -84,6 +87,7 @@ _API_FUNCTIONS = frozenset(
         "current",
         "downgrade",
         "edit",
+        "graph",
         "heads",
         "history",
         "init",
@@ -110,6 +114,7 @@ _LAZY = {
     "BranchPoint": "api",
     "CheckResult": "api",
     "DatabaseState": "api",
+    "HistoryGraph": "api",
     "Revision": "api",
     "Template": "api",
     "DroppedTable": "api",
@@ -171,6 +176,8 @@ __all__ = [
     "DroppedTable",
     "EnvUpgrade",
     "ExitCode",
+    "GraphvizNotFoundError",
+    "HistoryGraph",
     "Migrate",
     "MigrateError",
     "MigrateState",

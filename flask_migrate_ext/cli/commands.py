@@ -22,6 +22,7 @@ from ..errors import PartiallyAppliedError
 from ..errors import SchemaDriftError
 from . import output
 from .boundary import MigrateGroup
+from .graph_command import graph_command
 from .options import bind_args
 from .options import bind_option
 from .options import branch_label_option
@@ -55,12 +56,7 @@ def _api() -> t.Any:
 @directory_option
 @x_arg_option
 @bind_option
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help="Show full tracebacks for errors.",
-)
+@click.option("-v", "--verbose", is_flag=True, help="Show full tracebacks for errors.")
 @click.pass_context
 def db(
     ctx: click.Context,
@@ -596,3 +592,6 @@ def uninstall_command(
     click.echo(
         f"The database{'s' if several else ''} can now be used with Flask-Migrate."
     )
+
+
+db.add_command(graph_command)
