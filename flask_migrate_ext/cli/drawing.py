@@ -89,9 +89,10 @@ def label_lines(graph: HistoryGraph, revision: Revision) -> list[str]:
         lines.append(", ".join(kinds))
     states = graph.databases_at(revision.id)
     if states:
-        several = len(graph.databases or ()) > 1 or any(s.schema for s in states)
+        # One database without a name (a single-database app): just "current".
+        named = any(s.name or s.schema for s in graph.databases or ())
         names = ", ".join(database_name(state) for state in states)
-        lines.append(f"current: {names}" if several else "current")
+        lines.append(f"current: {names}" if named else "current")
     return lines
 
 
