@@ -3,7 +3,7 @@ Graphviz (dot) text, and dot text as SVG through Graphviz's ``dot`` program.
 
 Older revisions are drawn above newer ones, an arrow from each revision to
 the revisions that revise it; a ``depends_on`` is a dashed arrow. Heads have
-a thick border, merge points are hexagons, and the revisions the databases
+a thick border, merge points a double one, and the revisions the databases
 are at are filled, with the database named when there are several.
 
 Importing this module does not import Alembic.
@@ -112,7 +112,7 @@ def mermaid(graph: HistoryGraph) -> str:
         label = "<br>".join(
             _mermaid_text(line) for line in label_lines(graph, revision)
         )
-        open_, close = ("{{", "}}") if revision.is_merge_point else ("[", "]")
+        open_, close = ("[[", "]]") if revision.is_merge_point else ("[", "]")
         lines.append(f'    {node_id(revision.id)}{open_}"{label}"{close}')
     for down, up in graph.edges():
         lines.append(f"    {node_id(down)} --> {node_id(up)}")
@@ -151,7 +151,7 @@ def dot(graph: HistoryGraph) -> str:
         label = "\\n".join(_dot_text(line) for line in label_lines(graph, revision))
         attributes = [f'label="{label}"']
         if revision.is_merge_point:
-            attributes.append("shape=hexagon")
+            attributes.append("peripheries=2")
         if revision.is_head:
             attributes.append("penwidth=3")
         if graph.databases_at(revision.id):

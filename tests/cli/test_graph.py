@@ -68,7 +68,7 @@ class Parsed:
     classes: dict[str, set[str]] = dataclasses.field(default_factory=dict)
 
 
-_NODE = re.compile(r'(r_\w+)(\[|\{\{)"([^"]*)"(\]|\}\})')
+_NODE = re.compile(r'(r_\w+)(\[\[|\[)"([^"]*)"(\]\]|\])')
 _EDGE = re.compile(r"(r_\w+) --> (r_\w+)")
 _DEPENDENCY = re.compile(r"(r_\w+) -\. depends on \.-> (r_\w+)")
 _CLASS = re.compile(r"class ([\w,]+) (\w+)")
@@ -89,9 +89,10 @@ def parse_mermaid(text: str) -> Parsed:
         assert line.startswith("    "), line
         line = line.strip()
         if match := _NODE.fullmatch(line):
-            node, opening, label, _ = match.groups()
+            node, opening, label, closing = match.groups()
+            assert len(opening) == len(closing), line
             assert node not in parsed.shapes, f"{node} defined twice"
-            parsed.shapes[revision_id(node)] = "hexagon" if opening == "{{" else "box"
+            parsed.shapes[revision_id(node)] = "double" if opening == "[[" else "box"
             decoded = re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), label)
             parsed.labels[revision_id(node)] = decoded.split("<br>")
         elif match := _EDGE.fullmatch(line):
@@ -128,7 +129,7 @@ def test_mermaid_shows_branches_merges_labels_and_current(
     assert set(graph.shapes) == {"a1", "b2", "c3", "d4", "m_5", "e6"}
     assert graph.edges == EDGES
     assert graph.dependencies == DEPENDENCIES
-    assert {rev for rev, shape in graph.shapes.items() if shape == "hexagon"} == {"m_5"}
+    assert {rev for rev, shape in graph.shapes.items() if shape == "double"} == {"m_5"}
     assert graph.classes == {"head": {"e6"}, "current": {"b2"}}
     assert graph.labels["a1"] == ["a1", "Create tables", "branch point"]
     assert graph.labels["b2"] == ["b2", "b2", "current"]
