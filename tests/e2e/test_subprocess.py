@@ -85,8 +85,9 @@ ALL_COMMANDS_FM = {
     "upgrade",
 }
 #: Ours alone: mark a partially applied revision as dealt with, bring env.py
-#: up to date, drop our own tables to switch back to Flask-Migrate.
-ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve", "upgrade-env", "uninstall"}
+#: up to date, drop our own tables to switch back to Flask-Migrate, draw the
+#: revision graph.
+ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve", "upgrade-env", "uninstall", "graph"}
 
 D = {"-d", "--directory"}
 X = {"-x", "--x-arg"}
