@@ -20,6 +20,7 @@ from .errors import DatabaseUnreachableError
 from .errors import DirectoryExistsError
 from .errors import DirectoryNotFoundError
 from .errors import ExitCode
+from .errors import GraphvizNotFoundError
 from .errors import LockLostError
 from .errors import LockTimeoutError
 from .errors import MigrateError
@@ -50,6 +51,8 @@ if t.TYPE_CHECKING:
     from .api import DroppedTable as DroppedTable
     from .api import edit as edit
     from .api import Finding as Finding
+    from .api import graph as graph
+    from .api import HistoryGraph as HistoryGraph
     from .api import init as init
     from .api import merge as merge
     from .api import migrate as migrate
@@ -92,6 +95,7 @@ _API_FUNCTIONS = frozenset(
         "current",
         "downgrade",
         "edit",
+        "graph",
         "heads",
         "history",
         "init",
@@ -120,6 +124,7 @@ _LAZY = {
     "BranchPoint": "api",
     "CheckResult": "api",
     "DatabaseState": "api",
+    "HistoryGraph": "api",
     "Revision": "api",
     "Template": "api",
     "DroppedTable": "api",
@@ -187,6 +192,8 @@ __all__ = [
     "DroppedTable",
     "EnvUpgrade",
     "ExitCode",
+    "GraphvizNotFoundError",
+    "HistoryGraph",
     "Migrate",
     "MigrateError",
     "MigrateState",

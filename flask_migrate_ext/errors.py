@@ -195,5 +195,10 @@ class LockLostError(MigrateError):
     exit_code = ExitCode.LOCK_LOST
 
 
+class GraphvizNotFoundError(MigrateError):
+    """``flask db graph --format svg`` needs Graphviz's ``dot`` program,
+    which is not on ``PATH``."""
+
+
 class CommandFailedError(MigrateError):
     """Alembic refused the command; the message is Alembic's."""

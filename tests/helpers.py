@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -109,8 +110,8 @@ import sqlalchemy as sa
 
 revision = {revision!r}
 down_revision = {down!r}
-branch_labels = None
-depends_on = None
+branch_labels = {branch_labels!r}
+depends_on = {depends_on!r}
 
 
 def upgrade():
@@ -128,12 +129,18 @@ def write_revision(
     down: str | tuple[str, ...] | None,
     upgrade: str,
     downgrade: str,
+    *,
+    message: str | None = None,
+    branch_labels: str | tuple[str, ...] | None = None,
+    depends_on: str | tuple[str, ...] | None = None,
 ) -> None:
     (versions / f"{revision}.py").write_text(
         REVISION.format(
-            message=revision,
+            message=revision if message is None else message,
             revision=revision,
             down=down,
+            branch_labels=branch_labels,
+            depends_on=depends_on,
             upgrade=textwrap.indent(textwrap.dedent(upgrade).strip(), "    "),
             downgrade=textwrap.indent(textwrap.dedent(downgrade).strip(), "    "),
         )
@@ -217,6 +224,18 @@ def _server_unavailable(backend: str, reason: str) -> t.NoReturn:
     if REQUIRE_SERVERS:
         pytest.fail(message + " (FLASK_MIGRATE_EXT_REQUIRE_SERVERS is set)")
     pytest.skip(message)
+
+
+def require_program(name: str) -> str:
+    """The path of the program ``name``; skip the test without it, or fail
+    under ``FLASK_MIGRATE_EXT_REQUIRE_SERVERS`` (``.ci/run`` installs it)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"the {name!r} program is not installed"
+        if REQUIRE_SERVERS:
+            pytest.fail(message + " (FLASK_MIGRATE_EXT_REQUIRE_SERVERS is set)")
+        pytest.skip(message)
+    return path
 
 
 _admin_engines: dict[str, sa.Engine] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,7 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
     assert "settings-table" not in configuration
     for setting in SETTINGS:
         assert f'<span class="pre">{setting.key}</span>' in configuration
+    # The graph page shows the example app's graph, drawn by the build.
+    graph = (tmp_path / "html" / "graph.html").read_text("utf-8")
+    assert "r_de60ec441599 --&gt; r_920f0073fc10" in graph
+    assert ("example-graph.svg" in graph) == (shutil.which("dot") is not None)

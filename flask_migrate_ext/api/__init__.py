@@ -27,6 +27,8 @@ if t.TYPE_CHECKING:
     from .database import uninstall as uninstall
     from .database import UninstallResult as UninstallResult
     from .database import upgrade as upgrade
+    from .drawing import graph as graph
+    from .drawing import HistoryGraph as HistoryGraph
     from .inspect import check as check
     from .inspect import current as current
     from .inspect import show as show
@@ -69,6 +71,7 @@ _MODULES = {
         ],
         "database",
     ),
+    **dict.fromkeys(["graph", "HistoryGraph"], "drawing"),
     **dict.fromkeys(["check", "current", "show"], "inspect"),
     **dict.fromkeys(
         [

@@ -65,6 +65,13 @@ def current(
         Returns :class:`DatabaseState` objects instead of revision ids, and
         prints nothing.
     """
+    return read_current(directory, schemas)
+
+
+def read_current(
+    directory: str | os.PathLike[str] | None, schemas: t.Sequence[str] | None
+) -> list[DatabaseState]:
+    """:func:`current` inside another API function's boundary (``graph``)."""
     config = _config(directory)
     script = _scripts(config)
     state = get_state()

@@ -22,6 +22,7 @@ from ..errors import PartiallyAppliedError
 from ..errors import SchemaDriftError
 from . import output
 from .boundary import MigrateGroup
+from .graph_command import graph_command
 from .options import bind_args
 from .options import bind_option
 from .options import branch_label_option
@@ -53,12 +54,7 @@ from .status_commands import verify_command
 @directory_option
 @x_arg_option
 @bind_option
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help="Show full tracebacks for errors.",
-)
+@click.option("-v", "--verbose", is_flag=True, help="Show full tracebacks for errors.")
 @click.pass_context
 def db(
     ctx: click.Context,
@@ -592,3 +588,4 @@ def uninstall_command(
 
 db.add_command(status_command)
 db.add_command(verify_command)
+db.add_command(graph_command)

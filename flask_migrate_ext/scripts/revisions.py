@@ -99,6 +99,17 @@ def from_script(script: Script, is_current: bool | None = None) -> Revision:
     )
 
 
+def declared_labels(script: Script) -> tuple[str, ...]:
+    """The branch labels ``script``'s file declares; :attr:`Revision.branch_labels`
+    also holds those it inherits from other revisions."""
+    return tuple(script._orig_branch_labels or ())
+
+
+def resolved_dependencies(script: Script) -> tuple[str, ...]:
+    """``script``'s ``depends_on`` as revision ids (branch labels resolved)."""
+    return tuple(script._resolved_dependencies)
+
+
 def from_declared(
     line: t.Sequence[tuple[Path, dict[str, t.Any]]],
 ) -> list[Revision]:

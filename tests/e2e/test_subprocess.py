@@ -85,8 +85,16 @@ ALL_COMMANDS_FM = {
     "upgrade",
 }
 #: Ours alone: mark a partially applied revision as dealt with, bring env.py
-#: up to date, drop our own tables to switch back to Flask-Migrate.
-ALL_COMMANDS = ALL_COMMANDS_FM | {"resolve", "upgrade-env", "uninstall"}
+#: up to date, drop our own tables to switch back to Flask-Migrate, draw the
+#: revision graph, say where each database stands, check applied scripts.
+ALL_COMMANDS = ALL_COMMANDS_FM | {
+    "resolve",
+    "upgrade-env",
+    "uninstall",
+    "graph",
+    "status",
+    "verify",
+}
 
 D = {"-d", "--directory"}
 X = {"-x", "--x-arg"}
