@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import os
 import typing as t
 
 from ..errors import ExitCode
@@ -340,6 +341,13 @@ def _revision_status(
     )
 
 
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it is below it (as
+    the commands are run from the project), else as it is."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
 def _how(row: Entry) -> str:
     return {
         "stamp": "stamped",
@@ -371,7 +379,9 @@ def _check(
     found = script_checksum(rev.path)
     if found is None:
         return "missing", Finding(
-            "missing-file", rev.id, f"Revision {rev.id}'s script {rev.path} is gone."
+            "missing-file",
+            rev.id,
+            f"Revision {rev.id}'s script {_shown(rev.path)} is gone.",
         )
     if row.checksum is None:
         return "none", Finding(
@@ -385,7 +395,7 @@ def _check(
         return "edited", Finding(
             "edited",
             rev.id,
-            f"Revision {rev.id}'s script {rev.path} was edited after it was"
+            f"Revision {rev.id}'s script {_shown(rev.path)} was edited after it was"
             f" {_how(row)} ({when} UTC): the database has the old version. If the"
             f" edit is intended, 'flask {command} verify --accept {rev.id}'.",
         )

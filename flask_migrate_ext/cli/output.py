@@ -167,10 +167,9 @@ def _database_status(database: DatabaseStatus, verbose: bool, command: str) -> s
     if database.state == "pending":
         count = len(pending)
         lines.append(
-            f"{count} revision{'s' if count != 1 else ''} pending: run"
-            f" 'flask {command} upgrade'."
+            f"{count} revision{'s' if count != 1 else ''} pending."
             if pending
-            else f"Not at the heads: run 'flask {command} upgrade'."
+            else "Not at the heads."
         )
     else:
         lines.append(_STATE_LINES[database.state])
@@ -245,7 +244,7 @@ def _where(name: str, schema: str | None) -> str:
 def _short(checksum: str | None) -> str:
     if checksum is None:
         return "none"
-    return checksum.split(":", 1)[-1][:12]
+    return checksum.split(":", 1)[-1][:8]
 
 
 def templates(found: t.Sequence[Template]) -> str:

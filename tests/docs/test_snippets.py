@@ -63,7 +63,9 @@ DOC_PROJECT = "/tmp/tut"
 _FENCE = re.compile(r"^\s*```(\S*)\s*$")
 _MARKER = re.compile(r"^<!--\s*snippet:\s*(.*?)\s*-->$")
 _REVISION_ID = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{12}(?![0-9A-Za-z])")
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+#: What ``status`` says of how long a revision took, and on which host.
+_TIMING = re.compile(r"\b\d+\.\d{2} s, on [^\]]+\]")
 
 
 @dataclasses.dataclass
@@ -119,6 +121,7 @@ def raw_lines(text: str, project: Path | None = None) -> list[str]:
 
 def normalise(line: str) -> str:
     """A line with revision ids and dates made comparable."""
+    line = _TIMING.sub("<seconds>, on <host>]", line)
     return _DATE.sub("<date>", _REVISION_ID.sub("<rev>", line))
 
 
@@ -394,6 +397,13 @@ def test_index(tmp_path: Path) -> None:
     flask_ok(project, "db", "init")
     assert walk("index.md", project) == 2
     assert (project / "instance" / "app.db").exists()
+
+
+def test_status(tmp_path: Path) -> None:
+    """The quick start's app, then the status page's commands and output."""
+    project = tmp_path / "tut"
+    assert walk("quickstart.md", project) == 3
+    assert walk("status.md", project) >= 6
 
 
 def test_autogenerate(tmp_path: Path) -> None:
