@@ -67,8 +67,11 @@ def test_aioflask_flow(
     app2 = make(email=True)
     assert invoke(app2, "check").exit_code == ExitCode.SCHEMA_DRIFT
     ok(invoke(app2, "migrate", "-m", "email"))
+    assert invoke(app2, "status").exit_code == ExitCode.NOT_UP_TO_DATE
     ok(invoke(app2, "upgrade"))
     assert ok(invoke(app2, "current")).stdout.strip().endswith("(head)")
+    assert ok(invoke(app2, "status")).stdout.endswith("Up to date.\n")
+    ok(invoke(app2, "verify"))
     sql = ok(invoke(app2, "upgrade", "--sql", "base:head")).stdout
     assert "CREATE TABLE employee" in sql and "ADD COLUMN email" in sql
     ok(invoke(app2, "downgrade", "base"))
@@ -118,6 +121,8 @@ def test_aioflask_multidb_sqlite_and_postgresql(
     assert version_rows(main_url) == version_rows(reports_url) != []
     ok(invoke(app, "check"))
     assert ok(invoke(app, "current")).stdout.count("(head)") == 2
+    assert ok(invoke(app, "status")).stdout.count("Up to date.") == 2
+    ok(invoke(app, "verify"))
     sql = ok(invoke(app, "upgrade", "--sql", "base:head")).stdout
     assert "-- Database: reports" in sql and "CREATE TABLE report" in sql
     ok(invoke(app, "downgrade", "base"))
