@@ -22,6 +22,7 @@ from ..apply.runner import RunSettings
 from ..apply.tracking import Timeouts
 from ..databases.tenants import check_schemas
 from ..databases.tenants import in_schema
+from ..databases.urls import masked
 from ..report import report
 from ..scripts import context_rules
 from ..scripts import graph
@@ -196,6 +197,27 @@ def _run_read_only(
 
     with EnvironmentContext(config, script, fn=work, dont_mutate=True):
         script.run_env()
+
+
+def _each_schema(schemas: t.Sequence[str] | None) -> t.Iterator[str | None]:
+    """Run the loop's body once (``None``), or once per tenant schema with the
+    app's connections working in that schema."""
+    names = _schema_names(schemas)
+    if not names:
+        yield None
+        return
+    engine = _schema_engine(names)
+    for schema in names:
+        with in_schema(engine, schema):
+            yield schema
+
+
+def _connected_to(context: MigrationContext) -> tuple[str, str]:
+    """The bind name and masked URL of the database env.py connected to."""
+    connection = context.connection
+    if connection is None:
+        return "", "?"
+    return _database_name(connection.engine), masked(connection.engine.url)
 
 
 def _database_name(engine: sa.Engine | None) -> str:

@@ -16,8 +16,6 @@ from alembic.util import asbool
 
 from .. import errors
 from ..autogenerate.diffs import describe_diffs
-from ..databases.tenants import in_schema
-from ..databases.urls import masked
 from ..scripts import graph
 from ..scripts.revisions import BranchPoint
 from ..scripts.revisions import from_script
@@ -26,11 +24,10 @@ from ..state import database_names
 from ..state import get_state
 from .base import _check_ledgers
 from .base import _config
-from .base import _database_name
+from .base import _connected_to
+from .base import _each_schema
 from .base import _not_up_to_date
 from .base import _run_read_only
-from .base import _schema_engine
-from .base import _schema_names
 from .base import _scripts
 from .base import _user_facing
 from .results import CheckResult
@@ -77,14 +74,18 @@ def read_current(
     state = get_state()
     found: list[DatabaseState] = []
 
-    def read(schema: str | None) -> None:
-        def work(heads: tuple[str, ...], context: MigrationContext) -> None:
-            connection = context.connection
-            engine = connection.engine if connection is not None else None
+    for schema in _each_schema(schemas):
+
+        def work(
+            heads: tuple[str, ...],
+            context: MigrationContext,
+            schema: str | None = schema,
+        ) -> None:
+            name, url = _connected_to(context)
             found.append(
                 DatabaseState(
-                    name=_database_name(engine),
-                    url=masked(engine.url) if engine is not None else "?",
+                    name=name,
+                    url=url,
                     schema=schema,
                     revisions=tuple(
                         from_script(rev)
@@ -99,15 +100,6 @@ def read_current(
         except errors.PartiallyAppliedError as e:
             e.result = found
             raise
-
-    names = _schema_names(schemas)
-    if not names:
-        read(None)
-        return found
-    engine = _schema_engine(names)
-    for schema in names:
-        with in_schema(engine, schema):
-            read(schema)
     return found
 
 

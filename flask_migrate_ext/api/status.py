@@ -26,19 +26,16 @@ from ..apply.standing import Finding
 from ..apply.standing import LedgerState
 from ..apply.standing import RevisionStatus
 from ..apply.standing import StatusResult
-from ..databases.tenants import in_schema
-from ..databases.urls import masked
 from ..scripts.checksum import script_checksum
 from ..scripts.revisions import from_script
 from ..scripts.revisions import Revision
 from ..state import get_state
 from ..state import ledger_table_name
 from .base import _config
-from .base import _database_name
+from .base import _connected_to
+from .base import _each_schema
 from .base import _run_read_only
 from .base import _run_settings
-from .base import _schema_engine
-from .base import _schema_names
 from .base import _scripts
 from .base import _user_facing
 
@@ -226,14 +223,9 @@ def _read_all(
 ) -> list[DatabaseStatus]:
     revisions = {sc.revision: from_script(sc) for sc in script.walk_revisions()}
     heads = tuple(script.get_heads())
-    names = _schema_names(schemas)
-    if not names:
-        return _read(config, script, revisions, heads, None, verify)
-    engine = _schema_engine(names)
     found = []
-    for schema in names:
-        with in_schema(engine, schema):
-            found.extend(_read(config, script, revisions, heads, schema, verify))
+    for schema in _each_schema(schemas):
+        found.extend(_read(config, script, revisions, heads, schema, verify))
     return found
 
 
@@ -255,11 +247,11 @@ def _read(
         ledger: LedgerState = "off"
         if connection is not None and name is not None:
             entries, ledger = read_ledger(connection, name)
-        engine = connection.engine if connection is not None else None
+        database, url = _connected_to(context)
         found.append(
             database_status(
-                name=_database_name(engine),
-                url=masked(engine.url) if engine is not None else "?",
+                name=database,
+                url=url,
                 schema=schema,
                 revisions=revisions,
                 heads=heads,
