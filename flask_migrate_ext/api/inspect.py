@@ -88,7 +88,7 @@ def current(
 
         _run_read_only(config, script, work)
         try:
-            _check_ledgers(state)
+            _check_ledgers(state, script)
         except errors.PartiallyAppliedError as e:
             e.result = found
             raise
