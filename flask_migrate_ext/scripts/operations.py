@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import io
+import logging
 import typing as t
 
 import sqlalchemy as sa
@@ -57,9 +58,16 @@ def planned_changes(
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
 
-    context = MigrationContext.configure(
-        dialect=dialect, opts={"as_sql": True, "output_buffer": io.StringIO()}
-    )
+    # Alembic's "Context impl ..." lines would read as if a migration ran.
+    logger = logging.getLogger("alembic.runtime.migration")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        context = MigrationContext.configure(
+            dialect=dialect, opts={"as_sql": True, "output_buffer": io.StringIO()}
+        )
+    finally:
+        logger.setLevel(level)
     changes: list[Change] = []
     impl = context.impl
     render = impl._exec
