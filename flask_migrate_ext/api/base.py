@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from .. import errors
 from ..apply.ledger import Ledger
 from ..apply.ledger import ledger_table
+from ..apply.ledger import LockProbe
 from ..apply.leftovers import inspector
 from ..apply.lock import control_engine
 from ..apply.lock import is_held
@@ -168,7 +169,11 @@ def _ledger() -> Ledger | None:
     return Ledger(ledger_table(name)) if name else None
 
 
-def _check_ledgers(state: MigrateState, script: ScriptDirectory | None = None) -> None:
+def _check_ledgers(
+    state: MigrateState,
+    script: ScriptDirectory | None = None,
+    holding_lock: bool = False,
+) -> None:
     """Raise :class:`PartiallyAppliedError` if a revision was left half-done.
 
     Without the lock: a run still ``running`` in the ledger is alive while
@@ -176,6 +181,8 @@ def _check_ledgers(state: MigrateState, script: ScriptDirectory | None = None) -
     for the next upgrade to record.
 
     :param script: To say what a revision cut off left behind.
+    :param holding_lock: The caller holds the migration lock: every
+        ``running`` row is a run cut off.
     """
     ledger = _ledger()
     if ledger is None:
@@ -183,8 +190,10 @@ def _check_ledgers(state: MigrateState, script: ScriptDirectory | None = None) -
     settings = current_settings()
     mode: LockMode = "table" if settings.lock == "table" else "session"
     for target in _targets(state):
-        probe = None
-        if settings.lock is not False:
+        probe: LockProbe = None
+        if holding_lock:
+            probe = "held"
+        elif settings.lock is not False:
             probe = functools.partial(is_held, target, mode)
         ledger.check_clean(
             target.engine,

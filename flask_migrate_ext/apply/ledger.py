@@ -1,12 +1,14 @@
 """The ledger: a table recording every revision applied or reverted, and how it went.
 
-Rows are written inside the revision's own transaction. Where DDL is not
-transactional (MySQL, MariaDB, SQLite), a row is written when a revision
-starts and updated when it ends: statements that ran before a failure stay
-applied, the row says how many ran, and further upgrades refuse to run until
-someone says what was done about it (:func:`flask_migrate_ext.resolve`). On
-PostgreSQL a failed revision is rolled back whole, so one complete row is
-written when it ends. A failure is recorded from a fresh connection.
+A row is written when a revision starts and updated, inside the revision's
+own transaction, when it ends. Where DDL is not transactional (MySQL,
+MariaDB), the row is written in that transaction too: statements that ran
+before a failure stay applied, the row says how many ran, and further
+upgrades refuse to run until someone says what was done about it
+(:func:`flask_migrate_ext.resolve`). On PostgreSQL and SQLite, where a failed
+revision is rolled back whole, the row is committed apart before the
+revision starts (see the tracker). A failure is recorded from a fresh
+connection.
 
 A row still ``running`` whose process is gone (``kill -9``, a lost node) is a
 run that was cut off. Where DDL is not transactional it blocks like a partial

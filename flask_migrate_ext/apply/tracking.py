@@ -62,11 +62,6 @@ class StepTracker:
         self._ledger_ready = False
         self._counting = False
         self._listening = False
-        #: PostgreSQL rolls a failed revision back whole, so a "running" row
-        #: written first could never outlive a failure (nor be seen by anyone
-        #: else before the commit): there, one complete row is written at the
-        #: end instead of a row at the start updated at the end.
-        self._row_at_end = on_postgresql
 
     @property
     def connection(self) -> sa.Connection:
@@ -113,10 +108,9 @@ class StepTracker:
             if not self._ledger_ready:
                 self.ledger.ensure(self.connection)
                 self._ledger_ready = True
-            if not self._row_at_end:
-                self.current.entry_id = self.ledger.start(
-                    self.connection, self.current.revision, self.current.action
-                )
+            self.current.entry_id = self.ledger.start(
+                self.connection, self.current.revision, self.current.action
+            )
         if self.defer_flush and not last:
             self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         self.timeouts.apply(self.connection)
@@ -146,19 +140,10 @@ class StepTracker:
         self._counting = False
         current = self.current
         if current is not None and self.ledger is not None:
-            if current.entry_id is None:
-                self.ledger.record(
-                    self.connection,
-                    current.revision,
-                    current.action,
-                    current.started_at,
-                    "applied",
-                    current.statements,
-                )
-            else:
-                self.ledger.finish(
-                    self.connection, current.entry_id, "applied", current.statements
-                )
+            assert current.entry_id is not None  # written in begin()
+            self.ledger.finish(
+                self.connection, current.entry_id, "applied", current.statements
+            )
         self.current = None
 
     def stop_counting(self) -> None:

@@ -302,3 +302,15 @@ def test_resolve_needs_a_cut_off_run(app: Flask, database_url: str) -> None:
     assert statuses(database_url)[-1] == ("r2", "resolved")
     ok(invoke(app, "upgrade"))
     assert version_rows(database_url) == ["r2"]
+
+
+@pytest.mark.parametrize("backend", ["mariadb"])
+def test_uninstall_keeps_the_record_of_a_cut_off_run(
+    app: Flask, database_url: str
+) -> None:
+    """uninstall holds the lock while it checks: the lock held is its own."""
+    leave_running(database_url, "r2")
+    result = invoke(app, "uninstall", "--yes")
+    assert result.exit_code == ExitCode.PARTIALLY_APPLIED, result.output
+    assert "The upgrade of revision r2 was cut off" in result.stderr
+    assert statuses(database_url)[-1] == ("r2", "running")
