@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import os
 import socket
 import typing as t
@@ -198,9 +199,15 @@ class Ledger:
 
     def hold(self, connection: sa.Connection, entry_id: int) -> None:
         """Write to the step's row inside its transaction (see the tracker)."""
-        connection.execute(
+        connection.execute(self._hold, {"entry_id": entry_id})
+
+    @functools.cached_property
+    def _hold(self) -> sa.Update:
+        # Built once, as the other statements written for every revision.
+        c = self.table.c
+        return (
             self.table.update()
-            .where(self.table.c.id == entry_id)
+            .where(c.id == sa.bindparam("entry_id"))
             .values(status="running")
         )
 
