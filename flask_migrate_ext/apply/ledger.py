@@ -112,13 +112,15 @@ class Entry:
 
     def describe(self) -> str:
         started = f"(started {self.started_at:%Y-%m-%d %H:%M:%S} UTC)"
-        if self.status == "running":
+        if self.cut_off:
             return (
                 f"{self.action} of revision {self.revision} was cut off"
                 f" ({self.process} stopped without recording an end) after its"
                 f" DDL started {started}"
             )
-        verb = {"interrupted": "was interrupted"}.get(self.status, "failed")
+        verb = {"running": "stopped", "interrupted": "was interrupted"}.get(
+            self.status, "failed"
+        )
         count = f"{self.statements} statement{'s' if self.statements != 1 else ''}"
         return (
             f"{self.action} of revision {self.revision} {verb} after {count} {started}"
@@ -296,7 +298,7 @@ class Ledger:
             return entries
         left = not rolls_back_ddl(connection.dialect)
         return [
-            dataclasses.replace(entry, cut_off=True, partial=left)
+            dataclasses.replace(entry, cut_off=True, partial=entry.partial or left)
             if entry.id in cut
             else entry
             for entry in entries

@@ -224,7 +224,9 @@ def test_refuses_while_a_revision_is_partially_applied(
         assert result.exit_code == ExitCode.PARTIALLY_APPLIED, result.output
         assert result.stdout == ""
         (message,) = result.stderr.splitlines()
-        assert message.startswith(f"Error: The upgrade of revision {rev} stopped")
+        assert message.startswith(
+            f"Error: The upgrade of revision {rev} was cut off (a process stopped"
+        )
         assert f"'flask db resolve {rev} --rolled-back'" in message
         assert message.endswith(
             "Not uninstalling: the ledger is the only record of this."
