@@ -4,6 +4,7 @@ config, the databases and their ledgers."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import typing as t
 
@@ -15,7 +16,11 @@ from alembic.script import ScriptDirectory
 from .. import errors
 from ..apply.ledger import Ledger
 from ..apply.ledger import ledger_table
+from ..apply.ledger import LockProbe
+from ..apply.leftovers import inspector
 from ..apply.lock import control_engine
+from ..apply.lock import is_held
+from ..apply.lock import LockMode
 from ..apply.lock import LockTarget
 from ..apply.runner import RunResult
 from ..apply.runner import RunSettings
@@ -165,12 +170,40 @@ def _ledger() -> Ledger | None:
     return Ledger(ledger_table(name)) if name else None
 
 
-def _check_ledgers(state: MigrateState) -> None:
-    """Raise :class:`PartiallyAppliedError` if a revision was left half-done."""
+def _check_ledgers(
+    state: MigrateState,
+    script: ScriptDirectory | None = None,
+    holding_lock: bool = False,
+) -> None:
+    """Raise :class:`PartiallyAppliedError` if a revision was left half-done.
+
+    Without the lock: a run still ``running`` in the ledger is alive while
+    someone holds the lock. Runs cut off and rolled back are said, and left
+    for the next upgrade to record.
+
+    :param script: To say what a revision cut off left behind.
+    :param holding_lock: The caller holds the migration lock: every
+        ``running`` row is a run cut off.
+    """
     ledger = _ledger()
-    if ledger is not None:
-        for target in _targets(state):
-            ledger.check_clean(target.engine, target.name, state.command)
+    if ledger is None:
+        return
+    settings = current_settings()
+    mode: LockMode = "table" if settings.lock == "table" else "session"
+    for target in _targets(state):
+        probe: LockProbe = None
+        if holding_lock:
+            probe = "held"
+        elif settings.lock is not False:
+            probe = functools.partial(is_held, target, mode)
+        ledger.check_clean(
+            target.engine,
+            target.name,
+            state.command,
+            probe=probe,
+            mark=False,
+            inspect=inspector(script, target) if script is not None else None,
+        )
 
 
 def _scripts(config: AlembicConfig) -> ScriptDirectory:

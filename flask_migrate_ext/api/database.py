@@ -234,9 +234,9 @@ def uninstall(
     return [UninstallResult(settings.targets[0].name, tuple(dropped))]
 
 
-def _check_before_uninstall(state: MigrateState) -> None:
+def _check_before_uninstall(state: MigrateState, holding_lock: bool = False) -> None:
     try:
-        _check_ledgers(state)
+        _check_ledgers(state, holding_lock=holding_lock)
     except errors.PartiallyAppliedError as e:
         raise errors.PartiallyAppliedError(
             f"{e} Not uninstalling: the ledger is the only record of this.",
@@ -273,7 +273,7 @@ def _uninstall_here(
         )
     dropped: dict[str, tuple[DroppedTable, ...]] = {}
     with held:
-        _check_before_uninstall(state)
+        _check_before_uninstall(state, holding_lock=settings.lock)
         for target in settings.targets:
             names = _present(target.engine)  # again, now that nothing changes
             if table_lock:

@@ -96,7 +96,7 @@ def read_current(
 
         _run_read_only(config, script, work)
         try:
-            _check_ledgers(state)
+            _check_ledgers(state, script)
         except errors.PartiallyAppliedError as e:
             e.result = found
             raise

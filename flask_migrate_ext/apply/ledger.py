@@ -1,12 +1,19 @@
 """The ledger: a table recording every revision applied or reverted, and how it went.
 
-Rows are written inside the revision's own transaction. Where DDL is not
-transactional (MySQL, MariaDB, SQLite), a row is written when a revision
-starts and updated when it ends: statements that ran before a failure stay
-applied, the row says how many ran, and further upgrades refuse to run until
-someone says what was done about it (:func:`flask_migrate_ext.resolve`). On
-PostgreSQL a failed revision is rolled back whole, so one complete row is
-written when it ends. A failure is recorded from a fresh connection.
+A row is written when a revision starts and updated, inside the revision's
+own transaction, when it ends. Where DDL is not transactional (MySQL,
+MariaDB), the row is written in that transaction too: statements that ran
+before a failure stay applied, the row says how many ran, and further
+upgrades refuse to run until someone says what was done about it
+(:func:`flask_migrate_ext.resolve`). On PostgreSQL and SQLite, where a failed
+revision is rolled back whole, the row is committed apart before the
+revision starts (see the tracker). A failure is recorded from a fresh
+connection.
+
+A row still ``running`` whose process is gone (``kill -9``, a lost node) is a
+run that was cut off. Where DDL is not transactional it blocks like a partial
+failure; elsewhere its transaction was rolled back, which is said once and
+recorded as ``crashed``.
 
 Each applied revision's row holds the checksum of its script
 (:mod:`flask_migrate_ext.scripts.checksum`) and the tool's version, so
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import os
 import socket
 import typing as t
@@ -29,13 +37,21 @@ import sqlalchemy as sa
 
 from ..errors import PartiallyAppliedError
 from ..errors import SettingsError
+from ..report import report
 from ..scripts.checksum import script_checksum
 from ..settings import DEFAULT_LOG_TABLE
 
 DEFAULT_TABLE = DEFAULT_LOG_TABLE
 
 Status = t.Literal[
-    "running", "applied", "failed", "interrupted", "resolved", "stamped", "unstamped"
+    "running",
+    "applied",
+    "failed",
+    "interrupted",
+    "resolved",
+    "crashed",
+    "stamped",
+    "unstamped",
 ]
 #: Actions whose applied row means "this revision is in the database".
 APPLYING = {
@@ -51,6 +67,13 @@ REMOVING = {("downgrade", "applied"), ("stamp", "unstamped")}
 _REQUIRED = ("id", "revision", "action", "status")
 #: Columns added since the first version, added to older tables on the next run.
 _ADDED = ("checksum", "tool_version")
+
+
+#: How to tell whether the process of a ``running`` row is still at work:
+#: ``"held"`` when the caller holds the migration lock itself (nobody else
+#: runs), a function telling whether anyone holds the lock now, or ``None``
+#: when the lock is off (only a process on this host can be checked).
+LockProbe = t.Literal["held"] | t.Callable[[], bool] | None
 
 
 def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Table:
@@ -125,20 +148,35 @@ class Entry:
     pid: int | None = None
     checksum: str | None = None
     tool_version: str | None = None
+    #: Still ``running``, but its process is gone: the run was cut off. Where
+    #: DDL is not transactional, ``partial`` is set with it.
+    cut_off: bool = False
 
     @property
     def needs_attention(self) -> bool:
         """A failure, interruption or crash that may have left changes behind."""
         return self.partial and self.status in ("running", "failed", "interrupted")
 
+    @property
+    def process(self) -> str:
+        """``process 1234 on host X``, as far as the row knows."""
+        pid = f"process {self.pid}" if self.pid is not None else "a process"
+        return f"{pid} on {self.host}" if self.host else pid
+
     def describe(self) -> str:
+        started = f"(started {self.started_at:%Y-%m-%d %H:%M:%S} UTC)"
+        if self.cut_off:
+            return (
+                f"{self.action} of revision {self.revision} was cut off"
+                f" ({self.process} stopped without recording an end) after its"
+                f" DDL started {started}"
+            )
         verb = {"running": "stopped", "interrupted": "was interrupted"}.get(
             self.status, "failed"
         )
         count = f"{self.statements} statement{'s' if self.statements != 1 else ''}"
         return (
-            f"{self.action} of revision {self.revision} {verb} after {count}"
-            f" (started {self.started_at:%Y-%m-%d %H:%M:%S} UTC)"
+            f"{self.action} of revision {self.revision} {verb} after {count} {started}"
         )
 
 
@@ -346,6 +384,31 @@ class Ledger:
             },
         )
 
+    def hold(self, connection: sa.Connection, entry_id: int) -> None:
+        """Write to the step's row inside its transaction (see the tracker)."""
+        connection.execute(self._hold, {"entry_id": entry_id})
+
+    @functools.cached_property
+    def _hold(self) -> sa.Update:
+        # Built once, as the other statements written for every revision.
+        c = self.table.c
+        return (
+            self.table.update()
+            .where(c.id == sa.bindparam("entry_id"))
+            .values(status="running")
+        )
+
+    def record_rolled_back(
+        self, engine: sa.Engine, step: RunningStep, status: Status, error: str
+    ) -> None:
+        """Record a failed step whose row was committed before it started and
+        whose changes were rolled back (see :meth:`record_failure`)."""
+        assert step.entry_id is not None
+        with engine.begin() as connection:
+            self.finish(
+                connection, step.entry_id, status, step.statements, False, error[:2000]
+            )
+
     def record_failure(
         self, engine: sa.Engine, step: RunningStep, status: Status, error: str
     ) -> bool:
@@ -388,32 +451,109 @@ class Ledger:
         )
         return [Entry(**row._mapping) for row in rows]
 
-    def needing_attention(self, connection: sa.Connection) -> list[Entry]:
-        """Runs that may have left a revision partially applied."""
-        return [entry for entry in self.entries(connection) if entry.needs_attention]
+    def examine(self, connection: sa.Connection, probe: LockProbe) -> list[Entry]:
+        """All rows, oldest first, with the runs that were cut off marked.
 
-    def check_clean(self, engine: sa.Engine, database: str, command: str) -> None:
-        """Refuse to go on while a revision may be partially applied."""
+        A ``running`` row whose process is gone was cut off. Where DDL is not
+        transactional its changes may be left behind (``partial``);
+        elsewhere they were rolled back with its transaction.
+        """
+        entries = self.entries(connection)
+        cut = {entry.id for entry in entries if _is_cut_off(entry, probe)}
+        if cut and callable(probe):
+            # The lock was free when asked: a run that ended between the read
+            # and the question recorded its end first, so read the rows again
+            # (in a new transaction: MySQL would show the same snapshot).
+            connection.rollback()
+            c = self.table.c
+            cut &= set(
+                connection.execute(
+                    sa.select(c.id).where(c.id.in_(cut), c.status == "running")
+                ).scalars()
+            )
+        if not cut:
+            return entries
+        left = not rolls_back_ddl(connection.dialect)
+        return [
+            dataclasses.replace(entry, cut_off=True, partial=entry.partial or left)
+            if entry.id in cut
+            else entry
+            for entry in entries
+        ]
+
+    def needing_attention(
+        self, connection: sa.Connection, probe: LockProbe = "held"
+    ) -> list[Entry]:
+        """Runs that may have left a revision partially applied."""
+        return [
+            entry for entry in self.examine(connection, probe) if entry.needs_attention
+        ]
+
+    def check_clean(
+        self,
+        engine: sa.Engine,
+        database: str,
+        command: str,
+        *,
+        probe: LockProbe = "held",
+        mark: bool = True,
+        inspect: t.Callable[[Entry], t.Sequence[str]] | None = None,
+    ) -> None:
+        """Refuse to go on while a revision may be partially applied.
+
+        Runs cut off where their transaction was rolled back are said once:
+        with ``mark``, they are recorded as ``crashed`` and not said again.
+
+        :param probe: See :data:`LockProbe`.
+        :param inspect: Says what a revision left behind, one line a finding.
+        """
         with engine.connect() as connection:
-            stuck = self.needing_attention(connection)
+            entries = self.examine(connection, probe)
+            stuck = [entry for entry in entries if entry.needs_attention]
+            crashed = [e for e in entries if e.cut_off and not e.needs_attention]
+            if crashed:
+                _report_rolled_back(crashed, connection.dialect, database)
+                if mark:
+                    self.mark_crashed(connection, [entry.id for entry in crashed])
+                    connection.commit()
         if not stuck:
             return
         entry = stuck[-1]
         where = f" in database {database!r}" if database else ""
+        findings = list(inspect(entry)) if inspect is not None else []
+        found = "".join(f"\n  {line}" for line in findings)
+        if found:
+            found = (
+                f"\nWhat {entry.revision}'s {entry.action}() changes, as the"
+                f" database has it now:{found}\n"
+            )
+        else:
+            found = " "
         raise PartiallyAppliedError(
-            f"The {entry.describe()}{where}, and the database cannot roll back"
-            f" DDL, so it may be partially applied. Check the schema by hand,"
-            f" then run 'flask {command} resolve {entry.revision} --rolled-back'"
-            f" (after undoing its changes) or 'flask {command} resolve"
-            f" {entry.revision} --applied' (after completing them).",
+            f"The {entry.describe()}{where}, and {_name(engine.dialect)} cannot"
+            f" roll back DDL, so it may be partially applied.{found}Check the"
+            f" schema, then run 'flask {command} resolve {entry.revision}"
+            f" --rolled-back' (after undoing its changes) or 'flask {command}"
+            f" resolve {entry.revision} --applied' (after completing them).",
             entries=stuck,
         )
 
-    def resolve(self, connection: sa.Connection, revision: str) -> list[Entry]:
+    def mark_crashed(self, connection: sa.Connection, ids: t.Sequence[int]) -> None:
+        """Record runs that were cut off and rolled back as ``crashed``."""
+        c = self.table.c
+        connection.execute(
+            self.table.update()
+            .where(c.id.in_(ids), c.status == "running")
+            .values(status="crashed", finished_at=utcnow())
+        )
+
+    def resolve(
+        self, connection: sa.Connection, revision: str, probe: LockProbe = "held"
+    ) -> list[Entry]:
         """Mark the runs of ``revision`` that need attention as resolved."""
         stuck = [
             entry
-            for entry in self.needing_attention(connection)
+            for entry in self.needing_attention(connection, probe)
             if entry.revision == revision
         ]
         for entry in stuck:
@@ -423,3 +563,59 @@ class Ledger:
                 .values(status="resolved", finished_at=utcnow())
             )
         return stuck
+
+
+def rolls_back_ddl(dialect: sa.Dialect) -> bool:
+    """Whether a revision cut off on this database was rolled back whole.
+
+    SQLite counts: the ledger's row opens each revision's transaction, and
+    the DDL after it is rolled back with it (see the runner).
+    """
+    from alembic.ddl.impl import DefaultImpl
+
+    if dialect.name == "sqlite":
+        return True
+    return bool(DefaultImpl.get_by_dialect(dialect).transactional_ddl)
+
+
+def _name(dialect: sa.Dialect) -> str:
+    if dialect.name in ("mysql", "mariadb"):
+        return "MariaDB" if getattr(dialect, "is_mariadb", False) else "MySQL"
+    return {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(
+        dialect.name, "the database"
+    )
+
+
+def _report_rolled_back(
+    entries: t.Sequence[Entry], dialect: sa.Dialect, database: str
+) -> None:
+    where = f" in database {database!r}" if database else ""
+    for entry in entries:
+        report(
+            f"The {entry.action} of {entry.revision} by {entry.process} was cut"
+            f" off{where}; {_name(dialect)} rolled it back."
+        )
+
+
+def _is_cut_off(entry: Entry, probe: LockProbe) -> bool:
+    """Whether ``entry`` is a run whose process stopped without recording an end."""
+    if entry.status != "running":
+        return False
+    here = entry.pid is not None and entry.host == socket.gethostname()[:255]
+    if here and not _process_exists(t.cast(int, entry.pid)):
+        return True
+    if probe == "held":
+        return True
+    if probe is None:
+        return not here
+    return not probe()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or a platform that cannot tell
+    return True

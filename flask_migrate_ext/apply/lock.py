@@ -406,3 +406,61 @@ def _table_lock(target: LockTarget, timeout: float) -> Iterator[None]:
     finally:
         with target.engine.begin() as conn:
             conn.execute(lock_table.delete().where(lock_table.c.name == name))
+
+
+def is_held(target: LockTarget, mode: LockMode = "session") -> bool:
+    """Whether some process holds the migration lock on ``target`` now.
+
+    Asked without taking the lock (or, for SQLite's file lock, taking it for
+    an instant), so ``current`` can tell a run under way from one that
+    stopped without recording its end. In ``table`` mode a row left by a
+    killed process looks held: the caller should also check the process.
+    """
+    if mode == "table":
+        with target.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(LOCK_TABLE):
+                return False
+            found = conn.execute(
+                sa.select(lock_table.c.name).where(
+                    lock_table.c.name == target.version_table
+                )
+            ).first()
+        return found is not None
+    dialect = target.engine.dialect.name
+    if dialect == "postgresql":
+        with target.engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND granted AND classid = 0 AND objid = :key"
+                        " AND database = (SELECT oid FROM pg_database"
+                        "   WHERE datname = current_database())"
+                    ),
+                    {"key": _lock_key(target)},
+                ).scalar()
+            )
+    if dialect in ("mysql", "mariadb"):
+        with target.engine.connect() as conn:
+            database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
+            name = f"fmx:{database}:{target.version_table}"[:64]
+            used = conn.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name})
+            return used.scalar() is not None
+    if dialect == "sqlite":
+        database = target.engine.url.database
+        if (
+            not database
+            or database == ":memory:"
+            or database.startswith("file::memory:")
+        ):
+            return False
+        try:
+            lock_file = open(os.path.abspath(database) + ".migrate-lock")
+        except FileNotFoundError:
+            return False
+        with lock_file:
+            if not _try_file_lock(lock_file):
+                return True
+            _unlock_file(lock_file)
+        return False
+    return False

@@ -30,6 +30,8 @@ from .interrupt import server_canceller
 from .ledger import DEFAULT_TABLE
 from .ledger import Ledger
 from .ledger import ledger_table
+from .ledger import LockProbe
+from .leftovers import inspector
 from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
@@ -172,7 +174,9 @@ def run(
                     settings.timeouts,
                     defer_flush=per_revision,
                     applied=_applied(script, tuple(heads)),
+                    per_revision=per_revision,
                 )
+                stack.callback(tracker.close)
                 trackers.append(tracker)
                 initial[name] = tuple(heads)
         planned: t.Iterable[MigrationStep]  # found as alembic.command does
@@ -207,7 +211,13 @@ def run(
     with _locked(settings, sql):
         if ledger is not None and action != "stamp":
             for target in settings.targets:
-                ledger.check_clean(target.engine, target.name, settings.command)
+                ledger.check_clean(
+                    target.engine,
+                    target.name,
+                    settings.command,
+                    probe="held" if settings.lock else None,
+                    inspect=inspector(script, target),
+                )
         try:
             with (
                 stack,
@@ -246,7 +256,8 @@ def resolve(
         resolved = []
         for target in settings.targets:
             with target.engine.begin() as connection:
-                if ledger.resolve(connection, revision):
+                probe: LockProbe = "held" if settings.lock else None
+                if ledger.resolve(connection, revision, probe):
                     resolved.append(target.name)
         if resolved and applied:
             held = dataclasses.replace(settings, lock=False)
@@ -369,7 +380,10 @@ def _handle_failure(
             status: t.Literal["interrupted", "failed"] = (
                 "interrupted" if interrupted else "failed"
             )
-            partial = ledger.record_failure(tracker.engine, step, status, reason)
+            if tracker.rows_outside and step.entry_id is not None:
+                ledger.record_rolled_back(tracker.engine, step, status, reason)
+            else:
+                partial = ledger.record_failure(tracker.engine, step, status, reason)
     at = _version(tracker)
     label = _label(tracker.database, several=others is not None)
     if partial:

@@ -38,12 +38,22 @@ class StepTracker:
         timeouts: Timeouts | None = None,
         defer_flush: bool = False,
         applied: t.Callable[[], t.Collection[str]] | None = None,
+        per_revision: bool = False,
     ) -> None:
         #: What the database had applied when the run started, for the
         #: ledger's baseline (see :meth:`Ledger.ensure`).
         self.applied = applied
         self.timeouts = timeouts or Timeouts()
         on_postgresql = context.dialect.name == "postgresql"
+        #: Where the revision's transaction rolls its DDL back, its "running"
+        #: row is committed apart, before it starts: the row alone outlives a
+        #: crash (``kill -9``, a lost node), telling the next run that the
+        #: revision was cut off and rolled back. SQLite allows a second writer
+        #: only between revisions, so only with one transaction per revision.
+        self.rows_outside = ledger is not None and (
+            on_postgresql or (context.dialect.name == "sqlite" and per_revision)
+        )
+        self._outside: sa.Connection | None = None
         #: Each revision commits on its own on PostgreSQL: all but the last
         #: may skip waiting for their commit to reach the disk (see
         #: :meth:`begin`).
@@ -57,11 +67,6 @@ class StepTracker:
         self._ledger_ready = False
         self._counting = False
         self._listening = False
-        #: PostgreSQL rolls a failed revision back whole, so a "running" row
-        #: written first could never outlive a failure (nor be seen by anyone
-        #: else before the commit): there, one complete row is written at the
-        #: end instead of a row at the start updated at the end.
-        self._row_at_end = on_postgresql
 
     @property
     def connection(self) -> sa.Connection:
@@ -98,42 +103,56 @@ class StepTracker:
             # revision costs more than checking a flag.
             sa.event.listen(self.connection, "after_cursor_execute", self._count)
             self._listening = True
-        if self.ledger is not None:
+        if self.ledger is not None and self.rows_outside:
+            self.current.entry_id = self._start_outside(self.ledger, self.current)
+            if self.context.dialect.name == "sqlite":
+                # Opens the revision's transaction (pysqlite begins one at
+                # the first write), so the DDL after it is rolled back too.
+                self.ledger.hold(self.connection, self.current.entry_id)
+        elif self.ledger is not None:
             if not self._ledger_ready:
                 self.ledger.ensure(self.connection, self.applied)
                 self._ledger_ready = True
-            if not self._row_at_end:
-                self.current.entry_id = self.ledger.start(
-                    self.connection, self.current.revision, self.current.action
-                )
+            self.current.entry_id = self.ledger.start(
+                self.connection, self.current.revision, self.current.action
+            )
         if self.defer_flush and not last:
             self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         self.timeouts.apply(self.connection)
         self._counting = True
 
+    def _start_outside(self, ledger: Ledger, step: RunningStep) -> int:
+        """Commit the step's "running" row on a connection of its own."""
+        if self._outside is None:
+            outside = self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+            if self.context.dialect.name == "postgresql":
+                # Lost in a server crash only with the revision it announces:
+                # the revision's own commit flushes the WAL written before it.
+                outside.exec_driver_sql("SET synchronous_commit = off")
+            ledger.ensure(outside, self.applied)
+            self._outside = outside
+        return ledger.start(self._outside, step.revision, step.action)
+
+    def close(self) -> None:
+        """Give back the connection the "running" rows were written on."""
+        if self._outside is not None:
+            self._outside.close()
+            self._outside = None
+
     def end(self) -> None:
         self._counting = False
         current = self.current
         if current is not None and self.ledger is not None:
-            checksum = script_checksum(current.path)
-            if current.entry_id is None:
-                self.ledger.record(
-                    self.connection,
-                    current.revision,
-                    current.action,
-                    current.started_at,
-                    "applied",
-                    current.statements,
-                    checksum,
-                )
-            else:
-                self.ledger.finish(
-                    self.connection,
-                    current.entry_id,
-                    "applied",
-                    current.statements,
-                    checksum=checksum,
-                )
+            assert current.entry_id is not None  # written in begin()
+            self.ledger.finish(
+                self.connection,
+                current.entry_id,
+                "applied",
+                current.statements,
+                checksum=script_checksum(current.path),
+            )
         self.current = None
 
     def stop_counting(self) -> None:
