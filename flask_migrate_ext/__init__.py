@@ -27,6 +27,7 @@ from .errors import MigrationFailedError
 from .errors import NotInitializedError
 from .errors import NotUpToDateError
 from .errors import PartiallyAppliedError
+from .errors import PendingMigrationsError
 from .errors import RevisionGraphError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
@@ -193,6 +194,7 @@ __all__ = [
     "MigrationFailedError",
     "NotInitializedError",
     "NotUpToDateError",
+    "PendingMigrationsError",
     "PartiallyAppliedError",
     "LockLostError",
     "LockTimeoutError",

@@ -149,6 +149,22 @@ class CachedLoad:
                 found.append((path, entry["declared"]))
         return found if names == set(known) else None
 
+    def fingerprint(self) -> tuple[tuple[t.Any, ...], int]:
+        """The cache file's and every listed file's stat, read without
+        opening any of them, and the latest change time among them: an equal
+        fingerprint taken :data:`RACY_WINDOW_NS` after that time means
+        nothing in the folder changed."""
+        stats = [(os.fspath(path), stat) for path, stat, _ in self._listing()]
+        try:
+            stats.append(("", os.stat(self.path)))
+        except OSError:
+            pass
+        key = tuple((name, *_stat_fields(stat).values()) for name, stat in stats)
+        latest = max(
+            (max(stat.st_mtime_ns, stat.st_ctime_ns) for _, stat in stats), default=0
+        )
+        return key, latest
+
     def scripts(self) -> t.Iterator[Script]:
         from alembic.script import Script
         from alembic.util import warn
