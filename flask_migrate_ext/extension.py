@@ -197,9 +197,8 @@ def _arm_guard(app: Flask, mode: GuardMode) -> None:
             }
         except Exception as e:
             raise SettingsError(
-                f"MIGRATE_GUARD needs the app's database engines when init_app"
-                f" runs ({type(e).__name__}: {e}): set up the database first"
-                " (db.init_app(app)), then migrate.init_app(app, db)."
+                "MIGRATE_GUARD needs the database's engines when init_app runs:"
+                " call db.init_app(app) before migrate.init_app(app, db)."
             ) from e
     arm(app, mode, engines)
 
