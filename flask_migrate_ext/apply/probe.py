@@ -13,6 +13,7 @@ returns ``None`` and the caller asks the command's path instead.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing as t
 
 import sqlalchemy as sa
@@ -111,13 +112,12 @@ def database_standing(
     """Read one database on ``connection`` and judge it; ``rollback`` ends
     what the reads began (and a failed read's transaction)."""
     kwargs = state.context_kwargs
-    version = version_table(
+    statements = _statements(
         kwargs.get("version_table", "alembic_version"),
         kwargs.get("version_table_schema"),
+        current_settings().log_table,
     )
-    current, entries, ledger = read_database(
-        connection, rollback, version, current_settings().log_table
-    )
+    current, entries, ledger = read_database(connection, rollback, statements)
     return database_status(
         name=name,
         url=masked(url),
@@ -132,44 +132,58 @@ def database_standing(
     )
 
 
-def version_table(name: str, schema: str | None) -> sa.Table:
-    """Alembic's version table, as far as reading it goes."""
-    return sa.Table(
-        name, sa.MetaData(), sa.Column("version_num", sa.String(32)), schema=schema
+class Statements(t.NamedTuple):
+    """The two queries, built once per table name: SQLAlchemy then compiles
+    them once too (its cache knows the same statement object)."""
+
+    version: sa.Table
+    current: sa.Select[t.Any]
+    ledger: sa.Table | None
+    entries: sa.Select[t.Any] | None
+
+
+@functools.lru_cache(maxsize=32)
+def _statements(
+    version_name: str, version_schema: str | None, ledger_name: str | None
+) -> Statements:
+    version = sa.Table(
+        version_name,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32)),
+        schema=version_schema,
     )
+    ledger = ledger_table(ledger_name) if ledger_name is not None else None
+    entries = None
+    if ledger is not None:
+        entries = sa.select(*(ledger.c[name] for name in _ENTRY_COLUMNS)).order_by(
+            ledger.c.id
+        )
+    return Statements(version, sa.select(version.c.version_num), ledger, entries)
 
 
 def read_database(
-    connection: sa.Connection,
-    rollback: t.Callable[[], None],
-    version: sa.Table,
-    ledger_name: str | None,
+    connection: sa.Connection, rollback: t.Callable[[], None], statements: Statements
 ) -> tuple[tuple[str, ...], list[Entry], LedgerState]:
     """The version table's revisions and the ledger's rows: one query each
     when both tables exist (a missing one costs a look at the catalog)."""
     try:
         try:
-            rows = connection.execute(sa.select(version.c.version_num))
-            current = tuple(row[0] for row in rows)
+            current = tuple(connection.execute(statements.current).scalars())
         except sa.exc.DBAPIError:
             rollback()
-            if _has_table(connection, version):
+            if _has_table(connection, statements.version):
                 raise
             current = ()
-        if ledger_name is None:
+        if statements.ledger is None or statements.entries is None:
             return current, [], "off"
-        table = ledger_table(ledger_name)
         try:
-            found = connection.execute(
-                sa.select(*(table.c[name] for name in _ENTRY_COLUMNS)).order_by(
-                    table.c.id
-                )
-            )
-            return current, [Entry(**row._mapping) for row in found], "current"
+            rows = connection.execute(statements.entries).all()
+            # Selected in the order of Entry's fields: built by position.
+            return current, [Entry(*row) for row in rows], "current"
         except sa.exc.DBAPIError:
             rollback()
         # Missing, or made by a version without the newer columns.
-        ledger = Ledger(table)
+        ledger = Ledger(statements.ledger)
         columns = ledger.columns(connection)
         if columns is None:
             return current, [], "missing"

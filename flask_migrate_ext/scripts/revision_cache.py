@@ -154,14 +154,17 @@ class CachedLoad:
         opening any of them, and the latest change time among them: an equal
         fingerprint taken :data:`RACY_WINDOW_NS` after that time means
         nothing in the folder changed."""
-        stats = [(os.fspath(path), stat) for path, stat, _ in self._listing()]
+        stats = [(path, stat) for path, stat, _ in self._entries()]
         try:
             stats.append(("", os.stat(self.path)))
         except OSError:
             pass
-        key = tuple((name, *_stat_fields(stat).values()) for name, stat in stats)
+        key = tuple(
+            (name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            for name, st in stats
+        )
         latest = max(
-            (max(stat.st_mtime_ns, stat.st_ctime_ns) for _, stat in stats), default=0
+            (max(st.st_mtime_ns, st.st_ctime_ns) for _, st in stats), default=0
         )
         return key, latest
 
@@ -215,6 +218,11 @@ class CachedLoad:
         """Every file Alembic would consider, resolved as Alembic resolves
         it, with its stat and whether an earlier one resolved to the same
         file; symlinks are the only files resolved one by one."""
+        for real, stat, duplicate in self._entries():
+            yield Path(real), stat, duplicate
+
+    def _entries(self) -> t.Iterator[tuple[str, os.stat_result, bool]]:
+        """:meth:`_listing` with plain string paths (cheaper to make)."""
         seen: set[str] = set()
         for location in self.locations:
             if not location.is_dir():
@@ -232,7 +240,7 @@ class CachedLoad:
                         real = os.path.join(real_folder, entry.name)
                     duplicate = real in seen
                     seen.add(real)
-                    yield Path(real), entry.stat(), duplicate
+                    yield real, entry.stat(), duplicate
 
     def _read(self) -> dict[str, t.Any]:
         try:
