@@ -37,6 +37,7 @@ from .errors import VerifyFailedError
 from .extension import Migrate
 from .state import _MigrateConfig  # noqa: F401  (Flask-Migrate's name)
 from .state import MigrateState
+from .version import __version__
 
 if t.TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -84,7 +85,6 @@ if t.TYPE_CHECKING:
     from .scripts.config import Config as Config
     from .scripts.envfile import EnvUpgrade as EnvUpgrade
 
-__version__ = "0.1.0.dev0"
 
 _API_FUNCTIONS = frozenset(
     {

@@ -80,7 +80,7 @@ def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Tab
 
 
 def _tool_version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 
