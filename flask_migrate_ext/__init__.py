@@ -28,6 +28,7 @@ from .errors import MigrationFailedError
 from .errors import NotInitializedError
 from .errors import NotUpToDateError
 from .errors import PartiallyAppliedError
+from .errors import PendingMigrationsError
 from .errors import RevisionGraphError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
@@ -37,6 +38,7 @@ from .errors import VerifyFailedError
 from .extension import Migrate
 from .state import _MigrateConfig  # noqa: F401  (Flask-Migrate's name)
 from .state import MigrateState
+from .version import __version__
 
 if t.TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -86,7 +88,6 @@ if t.TYPE_CHECKING:
     from .scripts.config import Config as Config
     from .scripts.envfile import EnvUpgrade as EnvUpgrade
 
-__version__ = "0.1.0.dev0"
 
 _API_FUNCTIONS = frozenset(
     {
@@ -200,6 +201,7 @@ __all__ = [
     "MigrationFailedError",
     "NotInitializedError",
     "NotUpToDateError",
+    "PendingMigrationsError",
     "PartiallyAppliedError",
     "LockLostError",
     "LockTimeoutError",

@@ -117,6 +117,22 @@ class NotUpToDateError(MigrateError):
     exit_code = ExitCode.NOT_UP_TO_DATE
 
 
+class PendingMigrationsError(NotUpToDateError):
+    """``MIGRATE_GUARD = "error"``: the app's database is behind its
+    migration scripts (or a revision was left partially applied), so the
+    app refuses to connect to it until ``flask db upgrade`` has run.
+
+    :attr:`result` holds the :class:`~flask_migrate_ext.StatusResult` the
+    guard read.
+    """
+
+    exit_code = ExitCode.NOT_UP_TO_DATE
+
+    def __init__(self, message: str, result: t.Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
 class SchemaDriftError(MigrateError):
     """``check`` found differences between the models and the database.
 

@@ -6,18 +6,27 @@ this module. Alembic is imported when a command runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import typing as t
 
+from flask import current_app
 from flask import Flask
+from flask import has_app_context
 
+from .errors import SettingsError
+from .settings import guard_mode
 from .settings import set_defaults
 from .state import ConfigureCallback
+from .state import get_engine
 from .state import get_state
 from .state import MigrateState
 
 if t.TYPE_CHECKING:
     from alembic.config import Config
+
+    from .apply.standing import StatusResult
+    from .settings import GuardMode
 
 
 class Migrate:
@@ -99,6 +108,47 @@ class Migrate:
         from .cli.lazy import LazyMigrateGroup
 
         app.cli.add_command(LazyMigrateGroup(self.command))
+        guard = guard_mode(app.config)
+        if guard != "off":
+            _arm_guard(app, guard)
+
+    def status(self, app: Flask | None = None, *, verify: bool = False) -> StatusResult:
+        """Where each of the app's databases stands, fast enough for a
+        health check on every probe.
+
+        The same answer as :func:`flask_migrate_ext.api.status` (``flask db
+        status``), as the same dataclasses: check :attr:`~StatusResult.state`
+        (``"up-to-date"``, ``"pending"``, ...) or ``jsonify`` it. Usually
+        read without Alembic: the revisions from the revision cache, kept in
+        memory while no revision file changes, and two queries per database
+        (version table, ledger). When the cache cannot vouch for every file,
+        or env.py has local edits, it takes the command's path (imports
+        Alembic, runs env.py): slower, never wrong. Errors are the API's:
+        an unreachable database raises
+        :class:`~flask_migrate_ext.errors.DatabaseUnreachableError`.
+
+        :param app: The app; the current app by default.
+        :param verify: Also compare applied scripts with their recorded
+            checksums (reads every applied script).
+
+        .. versionadded:: 0.1
+        """
+        from .api.boundary import translate_errors
+        from .apply.probe import fast_status
+        from .state import running
+
+        if app is None:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+        with contextlib.ExitStack() as stack:
+            if not (has_app_context() and current_app._get_current_object() is app):  # type: ignore[attr-defined]
+                stack.enter_context(app.app_context())
+            with translate_errors(), running(active=True):
+                result = fast_status(verify=verify)
+            if result is None:
+                from .api.status import status
+
+                result = status(verify=verify)
+        return result
 
     def configure(self, f: ConfigureCallback) -> ConfigureCallback:
         """Register a callback that receives the Alembic config and returns it.
@@ -132,6 +182,25 @@ class Migrate:
 
         state = get_state()
         return build_config(state, directory, x_arg, opts)
+
+
+def _arm_guard(app: Flask, mode: GuardMode) -> None:
+    """Listen for the first connection of every migrated database (see
+    :mod:`.apply.guard`)."""
+    from .apply.guard import arm
+
+    with app.app_context():
+        state = get_state(app)
+        try:
+            engines = {
+                name: get_engine(state, name) for name in state.all_database_names()
+            }
+        except Exception as e:
+            raise SettingsError(
+                "MIGRATE_GUARD needs the database's engines when init_app runs:"
+                " call db.init_app(app) before migrate.init_app(app, db)."
+            ) from e
+    arm(app, mode, engines)
 
 
 def _given(kwargs: dict[str, t.Any], **optional: t.Any) -> dict[str, t.Any]:

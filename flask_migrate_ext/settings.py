@@ -16,6 +16,7 @@ from .errors import SettingsError
 
 LockSetting = t.Literal[True, False, "table"]
 TransactionMode = t.Literal["per-revision", "all"]
+GuardMode = t.Literal["off", "warn", "error"]
 
 #: The ledger table's name unless ``MIGRATE_LOG_TABLE`` says otherwise.
 DEFAULT_LOG_TABLE = "flask_migrate_ext_log"
@@ -199,6 +200,17 @@ SETTINGS: tuple[Setting, ...] = (
         " or edited file is re-read; `False` executes every file on every"
         " command, as Flask-Migrate does. See [](benchmarks.md).",
     ),
+    Setting(
+        "MIGRATE_GUARD",
+        "guard",
+        "off",
+        _choice("off", "warn", "error"),
+        "Check for pending migrations when the app first connects to each"
+        ' migrated database, never per request: `"warn"` logs one warning'
+        ' naming them, `"error"` makes connecting raise'
+        " `PendingMigrationsError` until `flask db upgrade` has run. Off while"
+        " `flask db` commands run. See [](deploying.md#pending-migrations).",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -217,6 +229,7 @@ class Settings(t.NamedTuple):
     exclude_binds: tuple[str, ...] = ()
     schemas: tuple[str, ...] = ()
     revision_cache: bool = True
+    guard: GuardMode = "off"
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -239,6 +252,17 @@ class Settings(t.NamedTuple):
         if self.transaction_mode is None:
             return None
         return self.transaction_mode == "per-revision"
+
+
+def guard_mode(config: t.Mapping[str, t.Any]) -> GuardMode:
+    """``MIGRATE_GUARD`` alone, read when ``init_app`` runs.
+
+    :raises SettingsError: Not one of ``"off"``, ``"warn"``, ``"error"``.
+    """
+    setting = _BY_KEY["MIGRATE_GUARD"]
+    return t.cast(
+        GuardMode, setting.parse(setting.key, config.get(setting.key, setting.default))
+    )
 
 
 def set_defaults(config: t.MutableMapping[str, t.Any]) -> None:

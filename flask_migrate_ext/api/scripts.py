@@ -15,8 +15,8 @@ from ..report import report
 from ..scripts import envfile
 from ..scripts.config import build_config
 from ..scripts.config import messages_left_out
-from ..scripts.config import TEMPLATES_DIR
 from ..scripts.envfile import EnvUpgrade
+from ..scripts.envfile import TEMPLATES_DIR
 from ..state import get_state
 from ..state import resolve_directory
 

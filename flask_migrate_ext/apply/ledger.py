@@ -103,15 +103,9 @@ def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Tab
 
 
 def _tool_version() -> str:
-    """The installed package's version (read from its metadata: the package's
-    own ``__init__`` sits above this layer)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version
+    from ..version import __version__
 
-    try:
-        return version("flask-migrate-ext")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def utcnow() -> datetime.datetime:
@@ -198,6 +192,13 @@ def applied_rows(entries: t.Iterable[Entry]) -> dict[str, Entry]:
         elif key in REMOVING:
             latest.pop(entry.revision, None)
     return latest
+
+
+#: The ledger's columns, in the order of :class:`Entry`'s fields (the fields
+#: after them are worked out, not stored).
+ENTRY_COLUMNS = tuple(
+    field.name for field in dataclasses.fields(Entry) if field.name in ledger_table().c
+)
 
 
 class Ledger:
@@ -444,7 +445,7 @@ class Ledger:
         columns = self.columns(connection)
         if columns is None:
             return []
-        wanted = [f.name for f in dataclasses.fields(Entry)]
+        wanted = ENTRY_COLUMNS
         c = self.table.c
         rows = connection.execute(
             sa.select(*(c[name] for name in wanted if name in columns)).order_by(c.id)

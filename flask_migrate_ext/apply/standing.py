@@ -203,7 +203,11 @@ class StatusResult:
 
 def in_order(revisions: t.Mapping[str, Revision]) -> list[Revision]:
     """The revisions base first, each after everything it revises or depends
-    on (ties in file order)."""
+    on (ties in file order: the same however ``revisions`` is ordered, so
+    Alembic's walk and the revision cache's list give the same answer)."""
+    revisions = {
+        rev.id: rev for rev in sorted(revisions.values(), key=lambda rev: rev.path)
+    }
     waiting: dict[str, int] = {}
     dependents: dict[str, list[str]] = {rid: [] for rid in revisions}
     for rev in revisions.values():

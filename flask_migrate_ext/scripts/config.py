@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 import typing as t
-from pathlib import Path
 
 from alembic import util as alembic_util
 from alembic.config import Config as AlembicConfig
@@ -16,12 +15,10 @@ from ..state import in_cli
 from ..state import resolve_directory
 from ..state import revision_cache_enabled
 from ..state import run_state
+from .envfile import TEMPLATES_DIR
 
 if t.TYPE_CHECKING:
     from ..state import MigrateState
-
-#: Where the templates shipped with the package live.
-TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
 
 
 class _CurrentStdout:

@@ -17,9 +17,12 @@ import difflib
 import hashlib
 import os
 import typing as t
+from pathlib import Path
 
 from .. import errors
-from .config import TEMPLATES_DIR
+
+#: Where the templates shipped with the package live.
+TEMPLATES_DIR = Path(__file__).parent.parent / "templates"
 
 Status = t.Literal["up-to-date", "upgraded", "refused", "available"]
 

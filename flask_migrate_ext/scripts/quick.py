@@ -15,15 +15,21 @@ from __future__ import annotations
 
 import configparser
 import os
+import time
 import typing as t
 from pathlib import Path
 
 from ..state import get_state
 from ..state import resolve_directory
 from ..state import revision_cache_enabled
+from .envfile import identify
+from .envfile import read_env_py
 from .revision_cache import CachedLoad
+from .revision_cache import RACY_WINDOW_NS
 from .revisions import from_declared
+from .revisions import GraphUnclear
 from .revisions import Revision
+from .revisions import revisions_from_declared
 
 _Declared = tuple[Path, dict[str, t.Any]]
 
@@ -41,7 +47,16 @@ _ILLEGAL_ID_CHARS = frozenset("@-+:")
 
 def straight_history(directory: str | None) -> list[Revision] | None:
     """The revisions newest first, if the cache alone can tell (see above);
-    None if Alembic must answer. The one place that decides."""
+    None if Alembic must answer."""
+    load = _cached_load(directory)
+    found = None if load is None else load.declared()
+    line = None if found is None else _in_line(found)
+    return None if line is None else from_declared(line)
+
+
+def _cached_load(directory: str | None) -> CachedLoad | None:
+    """The cache of the app's migration folder, if Alembic would read the
+    folder as the cache does. The one place that decides."""
     state = get_state()
     if state.migrate.configure_callbacks or not revision_cache_enabled():
         return None
@@ -49,9 +64,90 @@ def straight_history(directory: str | None) -> list[Revision] | None:
     if not _plain_ini(os.path.join(location, "alembic.ini")):
         return None
     versions = Path(location, "versions").absolute()  # as Alembic keys it
-    found = CachedLoad(Path(location), [versions], recursive=False).declared()
-    line = None if found is None else _in_line(found)
-    return None if line is None else from_declared(line)
+    return CachedLoad(Path(location), [versions], recursive=False)
+
+
+class Graph(t.NamedTuple):
+    """A history of any shape, read from the revision cache."""
+
+    #: Every revision, base and heads alike, keyed by id in file order.
+    revisions: dict[str, Revision]
+    #: The heads, in Alembic's order.
+    heads: tuple[str, ...]
+    #: The template that wrote env.py (``flask``, ``flask-multidb``, ...);
+    #: ``None`` when env.py has local edits.
+    template: str | None
+    #: ``flask_migrate_ext`` or ``Flask-Migrate``; ``None`` with local edits.
+    tool: str | None
+
+
+class _Memo(t.NamedTuple):
+    key: tuple[t.Any, ...]
+    built_ns: int
+    graph: Graph | None
+
+
+_memos: dict[str, _Memo] = {}
+
+
+def history_graph(directory: str | None) -> Graph | None:
+    """The whole revision graph from the cache, if the cache can vouch for
+    every file (see above); None if only Alembic can tell.
+
+    Kept in memory per folder: a later call only stats the folder's files
+    (and ``alembic.ini``, ``env.py``, the cache file), and builds the graph
+    again when any of them changed, or changed too recently to trust its
+    stat (:data:`~.revision_cache.RACY_WINDOW_NS`).
+    """
+    state = get_state()
+    if state.migrate.configure_callbacks or not revision_cache_enabled():
+        return None
+    location = resolve_directory(state, directory)
+    versions = Path(location, "versions").absolute()
+    load = CachedLoad(Path(location), [versions], recursive=False)
+    files, latest = load.fingerprint()
+    ini = _stat(os.path.join(location, "alembic.ini"))
+    env = _stat(os.path.join(location, "env.py"))
+    key = (ini, env, files)
+    latest = max(latest, ini[1] if ini else 0, env[1] if env else 0)
+    memo = _memos.get(os.fspath(versions))
+    if memo is not None and memo.key == key and latest < memo.built_ns - RACY_WINDOW_NS:
+        return memo.graph
+    built_ns = time.time_ns()
+    graph = _graph(load, location)
+    _memos[os.fspath(versions)] = _Memo(key, built_ns, graph)
+    return graph
+
+
+def _graph(load: CachedLoad, location: str) -> Graph | None:
+    if not _plain_ini(os.path.join(location, "alembic.ini")):
+        return None
+    found = load.declared()
+    if found is None:
+        return None
+    try:
+        revisions = revisions_from_declared(found)
+    except GraphUnclear:
+        return None
+    heads = tuple(rev.id for rev in revisions.values() if rev.is_head)
+    text = read_env_py(location)
+    origin = identify(text) if text is not None else None
+    return Graph(
+        revisions,
+        heads,
+        origin.template if origin is not None else None,
+        origin.tool if origin is not None else None,
+    )
+
+
+def _stat(path: str) -> tuple[int, int, int, int] | None:
+    """Size, latest change (ns), inode, device; None when missing."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    changed = max(found.st_mtime_ns, found.st_ctime_ns)
+    return (found.st_size, changed, found.st_ino, found.st_dev)
 
 
 def _plain_ini(path: str) -> bool:

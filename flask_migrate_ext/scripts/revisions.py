@@ -139,6 +139,150 @@ def from_declared(
     return revisions
 
 
+class GraphUnclear(ValueError):
+    """The declarations do not form a graph Alembic would accept as it is
+    (a duplicated id, a parent that does not exist, a loop): only Alembic
+    can say what is wrong."""
+
+
+#: Characters Alembic refuses in revision ids.
+_ILLEGAL_ID_CHARS = frozenset("@-+:")
+
+
+def revisions_from_declared(
+    found: t.Sequence[tuple[Path, dict[str, t.Any]]],
+) -> dict[str, Revision]:
+    """Every revision of any history (branches, merges, labels,
+    ``depends_on``), keyed by id in file order, from what the revision cache
+    recorded of each file: what :func:`from_script` reports for Alembic's
+    scripts, without Alembic.
+
+    ``branch_labels`` include inherited labels, worked out as Alembic does
+    (along each labelled revision's descendants, and down its own line to
+    the nearest branch or merge point).
+
+    :raises GraphUnclear: Anything Alembic would warn about or refuse.
+    """
+    nodes: dict[str, _Node] = {}
+    for path, declared in found:
+        node = _Node(path, declared)
+        if node.id in nodes:
+            raise GraphUnclear(f"duplicate revision {node.id}")
+        nodes[node.id] = node
+    labels: dict[str, str] = {}
+    for node in nodes.values():
+        for label in node.own_labels:
+            if label in labels or label in nodes:
+                raise GraphUnclear(f"label {label} used twice")
+            labels[label] = node.id
+    for node in nodes.values():
+        for parent in node.all_down(labels):
+            if parent not in nodes:
+                raise GraphUnclear(f"{parent} referenced from {node.id} is missing")
+            nodes[parent].add_child(node)
+    _check_acyclic(nodes, labels)
+    for node in nodes.values():
+        if node.own_labels:
+            _spread_labels(nodes, node)
+    return {node.id: node.revision() for node in nodes.values()}
+
+
+class _Node:
+    """A revision while the graph is built (Alembic's ``Revision`` state)."""
+
+    def __init__(self, path: Path, declared: dict[str, t.Any]) -> None:
+        self.path = path
+        self.id: str = declared["revision"]
+        self.doc = (declared["doc"] or "").strip()
+        self.down = _ids(declared["down_revision"])
+        self.depends_on = _ids(declared["depends_on"])
+        self.own_labels = _ids(declared["branch_labels"])
+        self.labels = set(self.own_labels)
+        # Frozensets grown one id at a time, as Alembic grows them, so their
+        # order (which ``children`` shows) is Alembic's in this process.
+        self.children: frozenset[str] = frozenset()
+        self.all_children: frozenset[str] = frozenset()
+        if (
+            not self.id
+            or _ILLEGAL_ID_CHARS & set(self.id)
+            or self.id in self.down
+            or self.id in self.depends_on
+        ):
+            raise GraphUnclear(f"revision {self.id!r} cannot be read as declared")
+
+    def all_down(self, labels: t.Mapping[str, str]) -> tuple[str, ...]:
+        resolved = tuple(labels.get(dep, dep) for dep in self.depends_on)
+        return tuple(dict.fromkeys((*self.down, *resolved)))
+
+    def add_child(self, child: _Node) -> None:
+        self.all_children = self.all_children.union([child.id])
+        if self.id in child.down:
+            self.children = self.children.union([child.id])
+
+    def revision(self) -> Revision:
+        return Revision(
+            id=self.id,
+            down_revisions=self.down,
+            branch_labels=tuple(self.labels),
+            depends_on=self.depends_on,
+            message=first_line(self.doc),
+            doc=self.doc,
+            path=str(self.path),
+            is_head=not self.children,
+            is_base=not self.down,
+            is_branch_point=len(self.children) > 1,
+            is_merge_point=len(self.down) > 1,
+            children=tuple(self.children),
+            depended_on=bool(self.all_children - self.children),
+        )
+
+
+def _ids(value: t.Any) -> tuple[str, ...]:
+    """A declared id or list of ids as Alembic reads it (``util.to_tuple``);
+    an empty id is left to Alembic to report."""
+    ids = () if value is None else (value,) if isinstance(value, str) else value
+    if not all(isinstance(i, str) and i for i in ids):
+        raise GraphUnclear(f"unusable ids {value!r}")
+    return tuple(ids)
+
+
+def _check_acyclic(nodes: t.Mapping[str, _Node], labels: t.Mapping[str, str]) -> None:
+    waiting = {node.id: len(node.all_down(labels)) for node in nodes.values()}
+    ready = [rid for rid, count in waiting.items() if not count]
+    placed = 0
+    while ready:
+        current = nodes[ready.pop()]
+        placed += 1
+        for child in current.all_children:
+            waiting[child] -= 1
+            if not waiting[child]:
+                ready.append(child)
+    if placed != len(nodes):
+        raise GraphUnclear("a loop")
+
+
+def _spread_labels(nodes: t.Mapping[str, _Node], labelled: _Node) -> None:
+    """Alembic's ``RevisionMap._add_branches`` for one labelled revision:
+    every descendant gets its labels, then the line below the last
+    descendant visited, down to a branch or merge point."""
+    seen: set[str] = set()
+    todo = [labelled]
+    node = labelled
+    while todo:
+        node = todo.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        todo.extend(nodes[child] for child in node.children)
+        node.labels.update(labelled.labels)
+    parent: _Node | None = node
+    while (
+        parent is not None and len(parent.all_children) <= 1 and len(parent.down) <= 1
+    ):
+        parent.labels.update(labelled.labels)
+        parent = nodes[parent.down[0]] if parent.down else None
+
+
 def ancestry(revisions: t.Mapping[str, Revision], tops: t.Iterable[str]) -> set[str]:
     """``tops`` and every revision they revise or depend on, transitively:
     what a version table holding ``tops`` has applied.

@@ -499,14 +499,17 @@ def test_switching(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("restore_logging")
 @pytest.mark.parametrize("page", ["deploying.md", "faq.md"])
 def test_next_to_app(page: str, tmp_path: Path) -> None:
-    (block,) = [b for b in blocks(page) if b.lang == "python"]
-    assert block.marker is None, block.where(page)
-    next_to_app(page, block, tmp_path)
+    found = [b for b in blocks(page) if b.lang == "python"]
+    assert found
+    for number, block in enumerate(found):
+        assert block.marker is None, block.where(page)
+        next_to_app(page, block, tmp_path / str(number))
 
 
 def next_to_app(page: str, block: Block, project: Path) -> None:
     """Run the block next to an app (``app``, ``db``, ``migrate``) with a
     model and its revision; the app upgrades and passes ``check`` after."""
+    project.mkdir(parents=True, exist_ok=True)
     app = Flask("snippet", root_path=os.fspath(project))
     app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{project / 'app.db'}"
     db = SQLAlchemy(app)
