@@ -266,7 +266,7 @@ def _uninstall_here(
     # In table mode the lock is a row of the lock table: that table is
     # dropped once the lock is released.
     table_lock = settings.lock and settings.lock_mode == "table"
-    held: t.ContextManager[None] = contextlib.nullcontext()
+    held: t.ContextManager[object] = contextlib.nullcontext()
     if settings.lock:
         held = migration_lock(
             settings.targets, settings.lock_timeout, settings.lock_mode

@@ -9,6 +9,7 @@ transaction as the revision's own statements and the version table update.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import linecache
 import traceback
@@ -16,6 +17,7 @@ import typing as t
 
 import sqlalchemy as sa
 
+from ..errors import LockLostError
 from .ledger import RunningStep
 
 if t.TYPE_CHECKING:
@@ -105,6 +107,30 @@ class StepTracker:
             self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
         self.timeouts.apply(self.connection)
         self._counting = True
+
+    def check_lock(self, check: t.Callable[[], None], step: MigrationStep) -> None:
+        """Make sure the migration lock is still ours before ``step`` starts.
+
+        If it was lost, the run stops here: the ledger records ``step`` as
+        interrupted before it began, and :class:`LockLostError` is raised.
+        """
+        try:
+            check()
+        except LockLostError as error:
+            script = getattr(step, "revision", None)
+            if script is None or getattr(step, "is_stamp", False):
+                raise
+            action = "upgrade" if step.is_upgrade else "downgrade"
+            stopped = f"Stopped before the {action} of {script.revision}. {error}"
+            if self.ledger is not None:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    self.ledger.record_failure(
+                        self.engine,
+                        RunningStep(script.revision, action, script.path),
+                        "interrupted",
+                        stopped,
+                    )
+            raise LockLostError(stopped) from None
 
     def end(self) -> None:
         self._counting = False
