@@ -268,7 +268,9 @@ class _SessionLock:
             except sa.exc.SQLAlchemyError as e:
                 cause = getattr(e, "orig", None) or e
                 reason = first_line(cause) or type(cause).__name__
-                self._why = f"its connection failed ({reason})"
+                if not reason.startswith("("):
+                    reason = f"({reason})"
+                self._why = f"its connection failed {reason}"
                 return
             if not owned:
                 self._why = "the database no longer grants it to this process"
@@ -524,8 +526,8 @@ lock_table = sa.Table(
     sa.Column("holder", sa.String(255), nullable=False),
     sa.Column("acquired_at", sa.DateTime, nullable=False),
     #: When the lease ends unless the holder renews it, by the database's
-    #: clock, in UTC. Added in 0.2: ``NULL`` in rows of an earlier version,
-    #: which never expire.
+    #: clock, in UTC. Tables made by earlier versions get the column added;
+    #: their rows (``NULL``) never expire.
     sa.Column(
         "expires_at",
         sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
