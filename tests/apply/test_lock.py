@@ -15,22 +15,11 @@ import sqlalchemy as sa
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock
+from helpers import flask_process
+from helpers import flask_with_url as flask
+from helpers import LOCK_APP as APP
 from helpers import version_rows
 from helpers import write_revision
-
-APP = """
-import os
-from flask import Flask
-from flask_sqlalchemy import SQLAlchemy
-from flask_migrate_ext import Migrate
-
-app = Flask(__name__)
-app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["TEST_DATABASE_URL"]
-mode = os.environ.get("TEST_MIGRATE_LOCK", "on")
-app.config["MIGRATE_LOCK"] = {"on": True, "off": False, "table": "table"}[mode]
-db = SQLAlchemy(app)
-Migrate(app, db)
-"""
 
 
 @pytest.fixture
@@ -58,29 +47,6 @@ def project(tmp_path: Path, database_url: str) -> Path:
         'op.execute("DELETE FROM counter")',
     )
     return tmp_path
-
-
-def flask_process(
-    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
-) -> subprocess.Popen[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    full_env.update({"TEST_DATABASE_URL": url, "FLASK_APP": "app", **(env or {})})
-    return subprocess.Popen(
-        [sys.executable, "-m", "flask", *args],
-        cwd=cwd,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def flask(
-    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    process = flask_process(cwd, url, *args, env=env)
-    stdout, stderr = process.communicate(timeout=90)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def counter_rows(url: str) -> int:

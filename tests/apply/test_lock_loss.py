@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from test_lock import flask
-from test_lock import flask_process
 
 from flask_migrate_ext import ExitCode
+from helpers import flask_process
+from helpers import flask_with_url as flask
 from helpers import table_names
 from helpers import version_rows
 from helpers import write_revision

@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from test_lock import APP
-from test_lock import flask
-from test_lock import flask_process
 
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import LockLostError
@@ -22,6 +19,9 @@ from flask_migrate_ext.apply import lock
 from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock
 from flask_migrate_ext.databases.urls import masked
+from helpers import flask_process
+from helpers import flask_with_url as flask
+from helpers import LOCK_APP as APP
 from helpers import version_rows
 from helpers import write_revision
 
