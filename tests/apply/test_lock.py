@@ -301,3 +301,27 @@ def test_sqlite_lock_file_removal_keeps_the_lock_exclusive(
     assert [process.returncode for process in racers] == [0] * RACERS, errors
     assert counter.read_text() == str(RACERS * ROUNDS)
     assert not (tmp_path / "app.db.migrate-lock").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_resolve_takes_the_lock_with_its_options(
+    project: Path, database_url: str
+) -> None:
+    engine, targets = _targets(database_url)
+    try:
+        with migration_lock(targets, timeout=0):
+            waited = flask(
+                project, database_url, "db", "resolve", "r1", "--applied",
+                "--lock-timeout", "0.5",
+            )  # fmt: skip
+            unlocked = flask(
+                project, database_url, "db", "resolve", "r1", "--applied", "--no-lock"
+            )
+    finally:
+        engine.dispose()
+    assert waited.returncode == ExitCode.LOCK_TIMEOUT, waited.stderr
+    assert "Gave up after 0.5 s: the migration lock" in waited.stderr
+    # Without the lock it goes on, and finds nothing to resolve.
+    assert unlocked.returncode == ExitCode.ERROR, unlocked.stderr
+    assert "No failed run of revision 'r1' needs resolving" in unlocked.stderr
+    assert "Waiting" not in unlocked.stderr
