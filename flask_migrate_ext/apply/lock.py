@@ -622,7 +622,9 @@ class _TableLock:
 
     def renew(self) -> bool:
         """Extend the lease; whether the row is still ours."""
-        with _write(self.target.engine, busy_ms=200) as conn:
+        # On SQLite, not waiting for a write lock: the one in the way is
+        # most likely our own revision's (see _still_held).
+        with _write(self.target.engine, busy_ms=0) as conn:
             renewed = conn.execute(
                 lock_table.update()
                 .where(self._mine)
