@@ -263,11 +263,11 @@ RACERS, ROUNDS = 6, 200
 LOCK_RACER = """
 import sys, time
 import sqlalchemy as sa
-from flask_migrate_ext.apply import lock
+from flask_migrate_ext.apply import lock_wait
 from flask_migrate_ext.apply.lock import LockTarget, migration_lock
 
-lock.POLL_INTERVAL = 0  # race as hard as possible
-lock.report = lambda message: None
+lock_wait.POLL_INTERVAL = 0  # race as hard as possible
+lock_wait.report = lambda message: None
 url, counter = sys.argv[1], sys.argv[2]
 engine = sa.create_engine(url)
 for _ in range(ROUNDS):

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import LockLostError
-from flask_migrate_ext.apply import lock
+from flask_migrate_ext.apply import table_lock
 from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock
 from flask_migrate_ext.databases.urls import masked
@@ -55,7 +55,7 @@ def _lock_rows(url: str) -> list[t.Any]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return list(conn.execute(sa.select(lock.lock_table)))
+            return list(conn.execute(sa.select(table_lock.lock_table)))
     finally:
         engine.dispose()
 
@@ -98,9 +98,9 @@ def test_expired_lease_is_taken_over(project: Path, database_url: str) -> None:
 HOLD_AND_DIE = """
 import os, signal, sys
 import sqlalchemy as sa
-from flask_migrate_ext.apply import lock
+from flask_migrate_ext.apply import lock, table_lock
 
-lock.TABLE_LEASE = 1.5
+table_lock.TABLE_LEASE = 1.5
 engine = sa.create_engine(sys.argv[1])
 with lock.migration_lock([lock.LockTarget("", engine)], 0, "table"):
     print("held", flush=True)
@@ -139,7 +139,7 @@ def test_live_holder_keeps_its_lease(
 ) -> None:
     """The holder's lease (0.6 s) is far shorter than the waiter's wait: the
     heartbeat renews it, so the waiter never takes over and times out."""
-    monkeypatch.setattr(lock, "TABLE_LEASE", 0.6)
+    monkeypatch.setattr(table_lock, "TABLE_LEASE", 0.6)
     engine = sa.create_engine(database_url)
     try:
         with migration_lock([LockTarget("", engine)], 0, "table") as handle:
@@ -250,7 +250,9 @@ def test_uses_database_clock(tmp_path: Path) -> None:
     try:
         with engine.connect() as conn:
             now, later = conn.execute(
-                sa.select(lock._utc_now("sqlite"), lock._utc_now("sqlite", 30))
+                sa.select(
+                    table_lock._utc_now("sqlite"), table_lock._utc_now("sqlite", 30)
+                )
             ).one()
     finally:
         engine.dispose()
