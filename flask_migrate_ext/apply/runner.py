@@ -221,6 +221,8 @@ def run(
         except BaseException as error:
             failed = next((tr for tr in trackers if tr.current is not None), None)
             if failed is None:
+                for tracker in trackers:
+                    tracker.record_lock_loss()
                 raise
             others = _others_after_failure(failed, trackers, initial, result)
             _handle_failure(failed, error, ledger, settings, others)

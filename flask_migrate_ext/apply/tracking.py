@@ -51,6 +51,7 @@ class StepTracker:
         #: A synchronous engine on this database, usable after the run ends.
         self.engine = engine
         self.current: RunningStep | None = None
+        self._lock_lost: tuple[RunningStep, str] | None = None
         self._ledger_ready = False
         self._counting = False
         self._listening = False
@@ -111,8 +112,9 @@ class StepTracker:
     def check_lock(self, check: t.Callable[[], None], step: MigrationStep) -> None:
         """Make sure the migration lock is still ours before ``step`` starts.
 
-        If it was lost, the run stops here: the ledger records ``step`` as
-        interrupted before it began, and :class:`LockLostError` is raised.
+        If it was lost, the run stops here with :class:`LockLostError`;
+        :meth:`record_lock_loss` records ``step`` as interrupted once the
+        run has unwound.
         """
         try:
             check()
@@ -122,15 +124,21 @@ class StepTracker:
                 raise
             action = "upgrade" if step.is_upgrade else "downgrade"
             stopped = f"Stopped before the {action} of {script.revision}. {error}"
-            if self.ledger is not None:
-                with contextlib.suppress(sa.exc.SQLAlchemyError):
-                    self.ledger.record_failure(
-                        self.engine,
-                        RunningStep(script.revision, action, script.path),
-                        "interrupted",
-                        stopped,
-                    )
+            running = RunningStep(script.revision, action, script.path)
+            self._lock_lost = (running, stopped)
             raise LockLostError(stopped) from None
+
+    def record_lock_loss(self) -> None:
+        """Record in the ledger the step a lost lock stopped, if any.
+
+        Called after the run has unwound: with the migration's transaction
+        still open, a write from another connection could wait on it.
+        """
+        if self._lock_lost is None or self.ledger is None:
+            return
+        step, message = self._lock_lost
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            self.ledger.record_failure(self.engine, step, "interrupted", message)
 
     def end(self) -> None:
         self._counting = False

@@ -29,6 +29,7 @@ app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["TEST_DATABASE_URL"]
 app.config["SQLALCHEMY_ENGINE_OPTIONS"] = json.loads(
     os.environ.get("TEST_ENGINE_OPTIONS", "{}")
 )
+app.config["MIGRATE_TRANSACTION_MODE"] = os.environ.get("TEST_TRANSACTION_MODE")
 db = SQLAlchemy(app)
 Migrate(app, db)
 """
@@ -104,16 +105,14 @@ def _ledger(url: str) -> list[tuple[str, str, str | None]]:
         engine.dispose()
 
 
-def test_killed_lock_connection_stops_the_run(
-    tmp_path: Path, database_url: str, backend: str
-) -> None:
-    """The lock connection is killed while r1 of 3 runs: r1 finishes, r2 and
-    r3 are not applied, the run exits 10 and the ledger says why."""
-    project = _project(tmp_path, database_url, backend, [2, 0, 0])
-    database = sa.make_url(database_url).database
+def _kill_lock_connection_during_r1(
+    project: Path, url: str, backend: str, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Run ``upgrade``; kill the lock's connection while r1 sleeps."""
+    database = sa.make_url(url).database
     assert database is not None
-    admin_engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    process = flask_process(project, database_url, "db", "upgrade")
+    admin_engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    process = flask_process(project, url, "db", "upgrade", env=env)
     try:
         with admin_engine.connect() as admin:
             deadline = time.monotonic() + 30
@@ -127,10 +126,20 @@ def test_killed_lock_connection_stops_the_run(
                 admin.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": holder})
             else:
                 admin.execute(sa.text(f"KILL {int(holder)}"))
-        stdout, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     finally:
         admin_engine.dispose()
-    assert process.returncode == ExitCode.LOCK_LOST, stderr
+    return process.returncode, stderr
+
+
+def test_killed_lock_connection_stops_the_run(
+    tmp_path: Path, database_url: str, backend: str
+) -> None:
+    """The lock connection is killed while r1 of 3 runs: r1 finishes, r2 and
+    r3 are not applied, the run exits 10 and the ledger says why."""
+    project = _project(tmp_path, database_url, backend, [2, 0, 0])
+    code, stderr = _kill_lock_connection_during_r1(project, database_url, backend)
+    assert code == ExitCode.LOCK_LOST, stderr
     assert "Error: Stopped before the upgrade of r2. Lost the migration lock" in stderr
     assert "flask db current" in stderr
     assert "Traceback" not in stderr
@@ -143,6 +152,21 @@ def test_killed_lock_connection_stops_the_run(
     done = flask(project, database_url, "db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert version_rows(database_url) == ["r3"]
+
+
+def test_lock_lost_in_one_transaction_for_all_revisions(
+    tmp_path: Path, make_database: t.Callable[[str], str]
+) -> None:
+    """All revisions in one transaction, on a fresh database: the ledger
+    table itself is still uncommitted when the loss is found; recording it
+    waits for the rollback instead of for that transaction (a hang)."""
+    url = make_database("postgresql")
+    project = _project(tmp_path, url, "postgresql", [2, 0])
+    env = {"TEST_TRANSACTION_MODE": "all"}
+    code, stderr = _kill_lock_connection_during_r1(project, url, "postgresql", env)
+    assert code == ExitCode.LOCK_LOST, stderr
+    assert version_rows(url) == []  # r1 rolled back with the rest
+    assert [row[:2] for row in _ledger(url)] == [("r2", "interrupted")]
 
 
 IDLE_TIMEOUT = {
