@@ -204,6 +204,48 @@ def run_switch_app(
     return run_flask(directory, "--app", module, "db", *args, env=env, timeout=120)
 
 
+#: An ``app.py`` on ``TEST_DATABASE_URL``, with ``TEST_MIGRATE_LOCK`` (on, off,
+#: table) as ``MIGRATE_LOCK``: for runs racing or stopped in subprocesses.
+LOCK_APP = """
+import os
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from flask_migrate_ext import Migrate
+
+app = Flask(__name__)
+app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["TEST_DATABASE_URL"]
+mode = os.environ.get("TEST_MIGRATE_LOCK", "on")
+app.config["MIGRATE_LOCK"] = {"on": True, "off": False, "table": "table"}[mode]
+db = SQLAlchemy(app)
+Migrate(app, db)
+"""
+
+
+def flask_process(
+    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``flask <args>`` for :data:`LOCK_APP` on ``url``."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    full_env.update({"TEST_DATABASE_URL": url, "FLASK_APP": "app", **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", *args],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def flask_with_url(
+    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``flask <args>`` for :data:`LOCK_APP` on ``url``, in a subprocess."""
+    process = flask_process(cwd, url, *args, env=env)
+    stdout, stderr = process.communicate(timeout=90)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 # -- throwaway databases on the test servers -------------------------------
 
 SERVER_URLS = {

@@ -131,6 +131,9 @@ def resolve(
     directory: str | os.PathLike[str] | None = None,
     revision: str = "",
     applied: bool = False,
+    *,
+    lock: bool | None = None,
+    lock_timeout: float | None = None,
 ) -> list[str]:
     """Mark a partially applied revision as dealt with, so upgrades can go on.
 
@@ -139,10 +142,15 @@ def resolve(
     changes were undone (``applied=False``: the next upgrade runs it again)
     or completed (``applied=True``: the version table is stamped to it).
 
+    :param lock: Take the migration lock; see :func:`upgrade`.
+    :param lock_timeout: Seconds to wait for the lock; see :func:`upgrade`.
     :return: The databases whose ledger had an entry resolved.
+
+    .. versionchanged:: 0.1
+        The ``lock`` and ``lock_timeout`` arguments.
     """
     config = _config(directory)
-    settings = _run_settings(get_state(), None, None)
+    settings = _run_settings(get_state(), lock, lock_timeout)
     if settings.ledger_table is None:
         raise errors.CommandFailedError(
             "The ledger is disabled (MIGRATE_LOG_TABLE), so there is nothing"
@@ -266,7 +274,7 @@ def _uninstall_here(
     # In table mode the lock is a row of the lock table: that table is
     # dropped once the lock is released.
     table_lock = settings.lock and settings.lock_mode == "table"
-    held: t.ContextManager[None] = contextlib.nullcontext()
+    held: t.ContextManager[object] = contextlib.nullcontext()
     if settings.lock:
         held = migration_lock(
             settings.targets, settings.lock_timeout, settings.lock_mode

@@ -419,6 +419,9 @@ class Ledger:
             outlived the rollback (an implicit commit, as MySQL does for DDL)
             after at least one statement ran.
         """
+        # The table may have been created in the transaction just rolled
+        # back: look again instead of trusting what was seen inside it.
+        self._columns.pop(engine, None)
         with engine.begin() as connection:
             self.ensure(connection)
             survived = step.entry_id is not None and (

@@ -17,53 +17,46 @@ A process that has to wait says so once, naming the holder where the database
 can tell, and gives up with :class:`~flask_migrate_ext.errors.LockTimeoutError`
 after the timeout. Several databases are locked in name order, so two
 processes can never wait on each other.
+
+A held lock can be lost: a server or a proxy closes an idle connection
+(``wait_timeout``, ``idle_session_timeout``, a load balancer), and a session
+lock dies with it. While the lock is held, a heartbeat thread keeps its
+connection busy (and renews the table lock's lease), and the runner calls
+:meth:`LockHandle.check` before each revision, which raises
+:class:`~flask_migrate_ext.errors.LockLostError` if the lock is no longer
+ours. A table lock whose holder died (``kill -9``, a lost host) is taken
+over once its lease has expired.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import socket
-import time
+import threading
 import typing as t
 import weakref
 import zlib
 
 import sqlalchemy as sa
 
-from ..databases.urls import masked
-from ..errors import LockTimeoutError
-from ..report import report
-from ..settings import LOCK_TABLE
+from ..errors import first_line
+from .lock_wait import Held
+from .lock_wait import LockTarget as LockTarget
+from .lock_wait import lost
+from .lock_wait import wait
+from .table_lock import lock_table as lock_table
+from .table_lock import table_lock
+from .table_lock import table_lock_is_held
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 LockMode = t.Literal["session", "table"]
 
-#: How often a waiting process asks again.
-POLL_INTERVAL = 0.25
-
-
-@dataclasses.dataclass(frozen=True)
-class LockTarget:
-    """One database to lock: its name in the app (``""`` is the default one).
-
-    ``engine`` is a synchronous engine for the lock, the ledger and
-    cancelling statements; ``app_engine`` is the app's own, which may be an
-    ``AsyncEngine``.
-    """
-
-    name: str
-    engine: sa.Engine
-    version_table: str = "alembic_version"
-    app_engine: t.Any = None
-
-    def serves(self, engine: sa.Engine) -> bool:
-        """Whether ``engine`` (a migration connection's) is this database's."""
-        app_engine = self.app_engine if self.app_engine is not None else self.engine
-        return engine is app_engine or engine is getattr(app_engine, "sync_engine", 0)
+#: Longest pause between two heartbeats on a session lock's connection
+#: (shorter when the server closes idle sessions sooner).
+HEARTBEAT_INTERVAL = 5.0
 
 
 _SYNC_DRIVERS = {
@@ -99,28 +92,60 @@ def control_engine(engine: t.Any) -> sa.Engine:
     return twin
 
 
-def _label(target: LockTarget) -> str:
-    url = masked(
-        target.app_engine.url if target.app_engine is not None else target.engine.url
-    )
-    return f"{target.name} ({url})" if target.name else url
-
-
 def _lock_key(target: LockTarget) -> int:
     # Advisory lock keys are bigints; one key per version table keeps two
     # independent migration histories in one database from blocking each other.
     return zlib.crc32(f"flask_migrate_ext:{target.version_table}".encode())
 
 
+class LockHandle:
+    """What :func:`migration_lock` yields: :meth:`check` says whether every
+    lock taken is still held, a heartbeat thread keeps them alive."""
+
+    def __init__(self, held: t.Sequence[Held] = ()) -> None:
+        self._held = list(held)
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self._held:
+            self._thread = threading.Thread(
+                target=self._beat, name="flask_migrate_ext lock heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def check(self) -> None:
+        """Raise :class:`LockLostError` if a lock was lost."""
+        for held in self._held:
+            held.check()
+
+    def _beat(self) -> None:
+        interval = min(held.interval for held in self._held)
+        while not self._stopped.wait(interval):
+            for held in self._held:
+                held.beat()
+
+    def stop(self) -> None:
+        """Stop the heartbeat (before the locks are released)."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
 @contextlib.contextmanager
 def migration_lock(
-    targets: t.Sequence[LockTarget], timeout: float, mode: LockMode = "session"
-) -> Iterator[None]:
-    """Hold the migration lock on every target for the length of the block."""
+    targets: t.Sequence[LockTarget],
+    timeout: float,
+    mode: LockMode = "session",
+    command: str = "db",
+) -> Iterator[LockHandle]:
+    """Hold the migration lock on every target for the length of the block.
+
+    :param command: The command group's name, for messages.
+    """
+    held: list[Held] = []
     with contextlib.ExitStack() as stack:
         for target in sorted(targets, key=lambda target: target.name):
             try:
-                stack.enter_context(_lock_one(target, timeout, mode))
+                one = stack.enter_context(_lock_one(target, timeout, mode, command))
             except sa.exc.DBAPIError as e:
                 # Say which database could not be reached, as env.py does.
                 app_engine = target.app_engine or target.engine
@@ -129,55 +154,90 @@ def migration_lock(
                     app_engine.url,
                 )
                 raise
-        yield
+            if one is not None:
+                held.append(one)
+        handle = LockHandle(held)
+        stack.callback(handle.stop)  # runs first: no heartbeat during release
+        yield handle
 
 
 def _lock_one(
-    target: LockTarget, timeout: float, mode: LockMode
-) -> t.ContextManager[None]:
+    target: LockTarget, timeout: float, mode: LockMode, command: str
+) -> t.ContextManager[Held | None]:
     if mode == "table":
-        return _table_lock(target, timeout)
+        return table_lock(target, timeout, command)
     dialect = target.engine.dialect.name
     if dialect == "postgresql":
-        return _postgresql_lock(target, timeout)
+        return _postgresql_lock(target, timeout, command)
     if dialect in ("mysql", "mariadb"):
-        return _mysql_lock(target, timeout)
+        return _mysql_lock(target, timeout, command)
     if dialect == "sqlite":
         return _sqlite_lock(target, timeout)
-    return _table_lock(target, timeout)
+    return table_lock(target, timeout, command)
 
 
-def _wait(
-    target: LockTarget,
-    timeout: float,
-    try_acquire: t.Callable[[], bool],
-    describe_holder: t.Callable[[], str | None],
-) -> None:
-    """Poll ``try_acquire`` until it succeeds or ``timeout`` seconds pass."""
-    if try_acquire():
-        return
-    holder = describe_holder()
-    held_by = f", held by {holder}" if holder else ""
-    report(
-        f"Waiting for the migration lock on {_label(target)}{held_by}"
-        f" (up to {timeout:g} s)..."
-    )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
-        if try_acquire():
-            report(f"Got the migration lock on {_label(target)}.")
-            return
-    holder = describe_holder() or holder
-    held_by = f" is held by {holder}" if holder else " is held by another process"
-    raise LockTimeoutError(
-        f"Gave up after {timeout:g} s: the migration lock on {_label(target)}"
-        f"{held_by}. Try again later, or raise --lock-timeout."
-    )
+class _SessionLock:
+    """A session-level lock on a connection of its own (PostgreSQL, MySQL).
+
+    The main thread's :meth:`check` and the heartbeat thread's :meth:`beat`
+    share the connection, never at once.
+    """
+
+    def __init__(
+        self,
+        target: LockTarget,
+        connection: sa.Connection,
+        owned: sa.TextClause,
+        params: dict[str, t.Any],
+        idle_timeout: float | None,
+        command: str,
+    ) -> None:
+        self.target = target
+        self.connection = connection
+        self._owned = owned
+        self._params = params
+        self._command = command
+        self._guard = threading.Lock()
+        self._why: str | None = None
+        self.interval = HEARTBEAT_INTERVAL
+        if idle_timeout:
+            # Well inside the server's idle timeout, whatever the ping costs.
+            self.interval = max(0.1, min(self.interval, idle_timeout / 4))
+
+    def _still_held(self) -> None:
+        with self._guard:
+            if self._why is not None:
+                return  # lost for good: a session lock never comes back
+            try:
+                owned = self.connection.execute(self._owned, self._params).scalar()
+            except sa.exc.SQLAlchemyError as e:
+                cause = getattr(e, "orig", None) or e
+                reason = first_line(cause) or type(cause).__name__
+                if not reason.startswith("("):
+                    reason = f"({reason})"
+                self._why = f"its connection failed {reason}"
+                return
+            if not owned:
+                self._why = "the database no longer grants it to this process"
+
+    def check(self) -> None:
+        self._still_held()
+        if self._why is not None:
+            raise lost(self.target, self._why, self._command)
+
+    def beat(self) -> None:
+        self._still_held()
+
+    def release(self, statement: sa.TextClause) -> None:
+        with self._guard, contextlib.suppress(sa.exc.SQLAlchemyError):
+            if self._why is None:
+                self.connection.execute(statement, self._params)
 
 
 @contextlib.contextmanager
-def _postgresql_lock(target: LockTarget, timeout: float) -> Iterator[None]:
+def _postgresql_lock(
+    target: LockTarget, timeout: float, command: str
+) -> Iterator[Held]:
     key = _lock_key(target)
     with target.engine.connect().execution_options(
         isolation_level="AUTOCOMMIT"
@@ -208,19 +268,39 @@ def _postgresql_lock(target: LockTarget, timeout: float) -> Iterator[None]:
                 who += f" from {row.client_addr}"
             return f"{who} since {row.backend_start:%Y-%m-%d %H:%M:%S}"
 
-        _wait(target, timeout, try_acquire, describe_holder)
+        wait(target, timeout, try_acquire, describe_holder)
+        # idle_session_timeout (PostgreSQL 14+) in milliseconds, 0 when off.
+        idle = conn.execute(
+            sa.text(
+                "SELECT setting FROM pg_settings WHERE name = 'idle_session_timeout'"
+            )
+        ).scalar()
+        held = _SessionLock(
+            target,
+            conn,
+            sa.text(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"
+                " AND granted AND pid = pg_backend_pid() AND classid = 0"
+                " AND objid = :key AND objsubid = 1)"
+            ),
+            {"key": key},
+            int(idle) / 1000 if idle else None,
+            command,
+        )
         try:
-            yield
+            yield held
         finally:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            held.release(sa.text("SELECT pg_advisory_unlock(:key)"))
 
 
 @contextlib.contextmanager
-def _mysql_lock(target: LockTarget, timeout: float) -> Iterator[None]:
+def _mysql_lock(target: LockTarget, timeout: float, command: str) -> Iterator[Held]:
     # GET_LOCK names are server-wide, so the database name is part of it;
-    # MySQL limits them to 64 characters.
-    with target.engine.connect() as conn:
+    # MySQL limits them to 64 characters. In autocommit mode, so that the
+    # heartbeat's queries keep no transaction (and no read view) open.
+    with target.engine.connect().execution_options(
+        isolation_level="AUTOCOMMIT"
+    ) as conn:
         database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
         name = f"fmx:{database}:{target.version_table}"[:64]
 
@@ -244,20 +324,29 @@ def _mysql_lock(target: LockTarget, timeout: float) -> Iterator[None]:
             where = f" ({row.USER}@{row.HOST})" if row is not None else ""
             return f"connection {holder}{where}"
 
-        _wait(target, timeout, try_acquire, describe_holder)
+        wait(target, timeout, try_acquire, describe_holder)
+        idle = conn.execute(sa.text("SELECT @@session.wait_timeout")).scalar()
+        held = _SessionLock(
+            target,
+            conn,
+            sa.text("SELECT IS_USED_LOCK(:name) = CONNECTION_ID()"),
+            {"name": name},
+            float(idle) if idle else None,
+            command,
+        )
         try:
-            yield
+            yield held
         finally:
-            with contextlib.suppress(sa.exc.DBAPIError):
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
-                conn.commit()
+            held.release(sa.text("SELECT RELEASE_LOCK(:name)"))
 
 
 @contextlib.contextmanager
 def _sqlite_lock(target: LockTarget, timeout: float) -> Iterator[None]:
+    # A file lock is held by this process's open file until it closes it:
+    # nothing can take it away, so there is nothing to check or keep alive.
     database = target.engine.url.database
     if not database or database == ":memory:" or database.startswith("file::memory:"):
-        yield
+        yield None
         return
     path = os.path.abspath(database) + ".migrate-lock"
     held: list[t.IO[str]] = []
@@ -290,9 +379,9 @@ def _sqlite_lock(target: LockTarget, timeout: float) -> Iterator[None]:
                 return f.read().strip() or None
         return None
 
-    _wait(target, timeout, try_acquire, describe_holder)
+    wait(target, timeout, try_acquire, describe_holder)
     try:
-        yield
+        yield None
     finally:
         (lock_file,) = held
         if _DELETE_WHILE_LOCKED:
@@ -345,87 +434,17 @@ else:
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-_lock_metadata = sa.MetaData()
-lock_table = sa.Table(
-    LOCK_TABLE,
-    _lock_metadata,
-    sa.Column("name", sa.String(191), primary_key=True),
-    sa.Column("holder", sa.String(255), nullable=False),
-    sa.Column("acquired_at", sa.DateTime, nullable=False),
-)
-
-
-def _create_lock_table(engine: sa.Engine) -> None:
-    # Several processes may find the table missing at once; all but one then
-    # fail to create it, and find it there on the next look.
-    for attempt in range(5):
-        try:
-            with engine.begin() as conn:
-                lock_table.create(conn, checkfirst=True)
-            return
-        except (
-            sa.exc.IntegrityError,
-            sa.exc.ProgrammingError,
-            sa.exc.OperationalError,
-        ):
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
-@contextlib.contextmanager
-def _table_lock(target: LockTarget, timeout: float) -> Iterator[None]:
-    name = target.version_table
-    holder = f"pid {os.getpid()} on {socket.gethostname()}"
-    _create_lock_table(target.engine)
-
-    def try_acquire() -> bool:
-        try:
-            with target.engine.begin() as conn:
-                conn.execute(
-                    lock_table.insert().values(
-                        name=name, holder=holder, acquired_at=sa.func.now()
-                    )
-                )
-        except sa.exc.IntegrityError:
-            return False
-        return True
-
-    def describe_holder() -> str | None:
-        with target.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(lock_table.c.holder, lock_table.c.acquired_at).where(
-                    lock_table.c.name == name
-                )
-            ).first()
-        return f"{row.holder} since {row.acquired_at}" if row else None
-
-    _wait(target, timeout, try_acquire, describe_holder)
-    try:
-        yield
-    finally:
-        with target.engine.begin() as conn:
-            conn.execute(lock_table.delete().where(lock_table.c.name == name))
-
-
 def is_held(target: LockTarget, mode: LockMode = "session") -> bool:
     """Whether some process holds the migration lock on ``target`` now.
 
     Asked without taking the lock (or, for SQLite's file lock, taking it for
     an instant), so ``current`` can tell a run under way from one that
     stopped without recording its end. In ``table`` mode a row left by a
-    killed process looks held: the caller should also check the process.
+    killed process looks held until its lease expires: the caller should also
+    check the process.
     """
     if mode == "table":
-        with target.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(LOCK_TABLE):
-                return False
-            found = conn.execute(
-                sa.select(lock_table.c.name).where(
-                    lock_table.c.name == target.version_table
-                )
-            ).first()
-        return found is not None
+        return table_lock_is_held(target)
     dialect = target.engine.dialect.name
     if dialect == "postgresql":
         with target.engine.connect() as conn:

@@ -32,6 +32,7 @@ from .ledger import Ledger
 from .ledger import ledger_table
 from .ledger import LockProbe
 from .leftovers import inspector
+from .lock import LockHandle
 from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
@@ -147,6 +148,7 @@ def run(
     initial: dict[str, tuple[str, ...]] = {}  # per database
     stack = contextlib.ExitStack()
     announced: list[bool] = []  # the transaction mode is said once per run
+    held: list[LockHandle] = []  # the migration lock, once taken
 
     def plan(heads: t.Any, context: MigrationContext) -> t.Iterable[t.Any]:
         tracker = None
@@ -196,7 +198,8 @@ def run(
             else:
                 report(_mode_line(action, per_revision, context, ledger is not None))
             announced.append(True)
-        return _track(action, steps, result, tracker)
+        check = held[0].check if held else None
+        return _track(action, steps, result, tracker, check)
 
     environment = EnvironmentContext(
         config,
@@ -208,7 +211,8 @@ def run(
         tag=tag,
         purge=purge,
     )
-    with _locked(settings, sql):
+    with _locked(settings, sql) as lock:
+        held.extend([lock] if lock is not None else [])
         if ledger is not None and action != "stamp":
             for target in settings.targets:
                 ledger.check_clean(
@@ -228,6 +232,8 @@ def run(
         except BaseException as error:
             failed = next((tr for tr in trackers if tr.current is not None), None)
             if failed is None:
+                for tracker in trackers:
+                    tracker.record_lock_loss()
                 raise
             others = _others_after_failure(failed, trackers, initial, result)
             _handle_failure(failed, error, ledger, settings, others)
@@ -265,11 +271,15 @@ def resolve(
     return resolved
 
 
-def _locked(settings: RunSettings, sql: bool = False) -> t.ContextManager[None]:
+def _locked(
+    settings: RunSettings, sql: bool = False
+) -> t.ContextManager[LockHandle | None]:
     """The migration lock, as ``settings`` ask (never in ``--sql`` mode)."""
     if not settings.lock or sql:
         return contextlib.nullcontext()
-    return migration_lock(settings.targets, settings.lock_timeout, settings.lock_mode)
+    return migration_lock(
+        settings.targets, settings.lock_timeout, settings.lock_mode, settings.command
+    )
 
 
 def _applied(
@@ -555,10 +565,13 @@ def _track(
     steps: t.Sequence[MigrationStep],
     result: RunResult,
     tracker: StepTracker | None,
+    check_lock: t.Callable[[], None] | None = None,
 ) -> t.Iterator[t.Any]:
     # Alembic runs a step between two ``next()`` calls on this generator:
     # being asked for the next step means the previous one is done.
     for position, step in enumerate(steps, 1):
+        if check_lock is not None and tracker is not None:
+            tracker.check_lock(check_lock, step)
         last = position == len(steps)
         yield tracker.wrap(step, last) if tracker is not None else step
         database = tracker.database if tracker is not None else ""

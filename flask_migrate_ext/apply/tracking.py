@@ -9,6 +9,7 @@ transaction as the revision's own statements and the version table update.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import linecache
 import traceback
@@ -16,6 +17,7 @@ import typing as t
 
 import sqlalchemy as sa
 
+from ..errors import LockLostError
 from ..scripts.checksum import script_checksum
 from .ledger import RunningStep
 
@@ -48,10 +50,15 @@ class StepTracker:
         #: Where the revision's transaction rolls its DDL back, its "running"
         #: row is committed apart, before it starts: the row alone outlives a
         #: crash (``kill -9``, a lost node), telling the next run that the
-        #: revision was cut off and rolled back. SQLite allows a second writer
-        #: only between revisions, so only with one transaction per revision.
-        self.rows_outside = ledger is not None and (
-            on_postgresql or (context.dialect.name == "sqlite" and per_revision)
+        #: revision was cut off and rolled back. Only with one transaction per
+        #: revision: when several revisions share one, a revision that ended
+        #: could still be rolled back with a later one, leaving its committed
+        #: row claiming it runs (and SQLite allows a second writer only
+        #: between transactions).
+        self.rows_outside = (
+            ledger is not None
+            and per_revision
+            and context.dialect.name in ("postgresql", "sqlite")
         )
         self._outside: sa.Connection | None = None
         #: Each revision commits on its own on PostgreSQL: all but the last
@@ -64,6 +71,7 @@ class StepTracker:
         #: A synchronous engine on this database, usable after the run ends.
         self.engine = engine
         self.current: RunningStep | None = None
+        self._lock_lost: tuple[RunningStep, str] | None = None
         self._ledger_ready = False
         self._counting = False
         self._listening = False
@@ -122,24 +130,67 @@ class StepTracker:
         self._counting = True
 
     def _start_outside(self, ledger: Ledger, step: RunningStep) -> int:
-        """Commit the step's "running" row on a connection of its own."""
-        if self._outside is None:
-            outside = self.engine.connect().execution_options(
-                isolation_level="AUTOCOMMIT"
-            )
-            if self.context.dialect.name == "postgresql":
-                # Lost in a server crash only with the revision it announces:
-                # the revision's own commit flushes the WAL written before it.
-                outside.exec_driver_sql("SET synchronous_commit = off")
-            ledger.ensure(outside, self.applied)
-            self._outside = outside
-        return ledger.start(self._outside, step.revision, step.action)
+        """Commit the step's "running" row on a connection of its own.
+
+        The connection sits idle while each revision runs: if the server or
+        a proxy dropped it meanwhile (an idle timeout), a new one is taken.
+        """
+        for attempt in range(2):
+            if self._outside is None:
+                outside = self.engine.connect().execution_options(
+                    isolation_level="AUTOCOMMIT"
+                )
+                if self.context.dialect.name == "postgresql":
+                    # Lost in a server crash only with the revision it
+                    # announces: the revision's own commit flushes the WAL
+                    # written before it.
+                    outside.exec_driver_sql("SET synchronous_commit = off")
+                ledger.ensure(outside, self.applied)
+                self._outside = outside
+            try:
+                return ledger.start(self._outside, step.revision, step.action)
+            except sa.exc.DBAPIError as error:
+                if not error.connection_invalidated or attempt:
+                    raise
+                self.close()
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         """Give back the connection the "running" rows were written on."""
         if self._outside is not None:
             self._outside.close()
             self._outside = None
+
+    def check_lock(self, check: t.Callable[[], None], step: MigrationStep) -> None:
+        """Make sure the migration lock is still ours before ``step`` starts.
+
+        If it was lost, the run stops here with :class:`LockLostError`;
+        :meth:`record_lock_loss` records ``step`` as interrupted once the
+        run has unwound.
+        """
+        try:
+            check()
+        except LockLostError as error:
+            script = getattr(step, "revision", None)
+            if script is None or getattr(step, "is_stamp", False):
+                raise
+            action = "upgrade" if step.is_upgrade else "downgrade"
+            stopped = f"Stopped before the {action} of {script.revision}. {error}"
+            running = RunningStep(script.revision, action, script.path)
+            self._lock_lost = (running, stopped)
+            raise LockLostError(stopped) from None
+
+    def record_lock_loss(self) -> None:
+        """Record in the ledger the step a lost lock stopped, if any.
+
+        Called after the run has unwound: with the migration's transaction
+        still open, a write from another connection could wait on it.
+        """
+        if self._lock_lost is None or self.ledger is None:
+            return
+        step, message = self._lock_lost
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            self.ledger.record_failure(self.engine, step, "interrupted", message)
 
     def end(self) -> None:
         self._counting = False

@@ -35,7 +35,17 @@ class Terminated(KeyboardInterrupt):
     """
 
 
+#: The signals received while the command runs; the first one stops it.
+_received: list[int] = []
+
+
 def _stop(signum: int, frame: object) -> None:
+    if _received:
+        # Already stopping: a second Ctrl-C must not cut short the cleanup
+        # that records the interrupted run and releases the lock.
+        _received.append(signum)
+        return
+    _received.append(signum)
     # Stop the server's statement first: unwinding rolls back on the same
     # connection, which would otherwise wait for the statement to finish.
     # (Imported here: the runner has loaded it by the time a run is stopped,
@@ -52,6 +62,7 @@ def _signals_unwind() -> t.Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received.clear()
     previous = {
         sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)
     }
@@ -59,7 +70,9 @@ def _signals_unwind() -> t.Iterator[None]:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            # Once stopped, the process only reports and exits (130, 143):
+            # a further signal must not turn that into a death by signal.
+            signal.signal(sig, signal.SIG_IGN if _received else handler)
 
 
 def _verbose() -> bool:

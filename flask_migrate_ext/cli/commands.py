@@ -449,12 +449,24 @@ def check_command(directory: str | None, bind: tuple[str, ...], as_json: bool) -
     flag_value="rolled-back",
     help="You undid the revision's changes: the next upgrade runs it again.",
 )
+@with_lock_options
 @click.argument("revision")
-def resolve_command(directory: str | None, outcome: str | None, revision: str) -> None:
+def resolve_command(
+    directory: str | None,
+    outcome: str | None,
+    lock_timeout: float | None,
+    no_lock: bool,
+    revision: str,
+) -> None:
     """Mark a partially applied revision as dealt with."""
     if outcome is None:
         raise click.UsageError("Say what you did: --applied or --rolled-back.")
-    load_api().resolve(directory_arg(directory), revision, outcome == "applied")
+    load_api().resolve(
+        directory_arg(directory),
+        revision,
+        outcome == "applied",
+        **lock_args(no_lock, lock_timeout),
+    )
 
 
 @db.command("upgrade-env")

@@ -15,22 +15,11 @@ import sqlalchemy as sa
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock
+from helpers import flask_process
+from helpers import flask_with_url as flask
+from helpers import LOCK_APP as APP
 from helpers import version_rows
 from helpers import write_revision
-
-APP = """
-import os
-from flask import Flask
-from flask_sqlalchemy import SQLAlchemy
-from flask_migrate_ext import Migrate
-
-app = Flask(__name__)
-app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["TEST_DATABASE_URL"]
-mode = os.environ.get("TEST_MIGRATE_LOCK", "on")
-app.config["MIGRATE_LOCK"] = {"on": True, "off": False, "table": "table"}[mode]
-db = SQLAlchemy(app)
-Migrate(app, db)
-"""
 
 
 @pytest.fixture
@@ -58,29 +47,6 @@ def project(tmp_path: Path, database_url: str) -> Path:
         'op.execute("DELETE FROM counter")',
     )
     return tmp_path
-
-
-def flask_process(
-    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
-) -> subprocess.Popen[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    full_env.update({"TEST_DATABASE_URL": url, "FLASK_APP": "app", **(env or {})})
-    return subprocess.Popen(
-        [sys.executable, "-m", "flask", *args],
-        cwd=cwd,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def flask(
-    cwd: Path, url: str, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    process = flask_process(cwd, url, *args, env=env)
-    stdout, stderr = process.communicate(timeout=90)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def counter_rows(url: str) -> int:
@@ -297,11 +263,11 @@ RACERS, ROUNDS = 6, 200
 LOCK_RACER = """
 import sys, time
 import sqlalchemy as sa
-from flask_migrate_ext.apply import lock
+from flask_migrate_ext.apply import lock_wait
 from flask_migrate_ext.apply.lock import LockTarget, migration_lock
 
-lock.POLL_INTERVAL = 0  # race as hard as possible
-lock.report = lambda message: None
+lock_wait.POLL_INTERVAL = 0  # race as hard as possible
+lock_wait.report = lambda message: None
 url, counter = sys.argv[1], sys.argv[2]
 engine = sa.create_engine(url)
 for _ in range(ROUNDS):
@@ -335,3 +301,27 @@ def test_sqlite_lock_file_removal_keeps_the_lock_exclusive(
     assert [process.returncode for process in racers] == [0] * RACERS, errors
     assert counter.read_text() == str(RACERS * ROUNDS)
     assert not (tmp_path / "app.db.migrate-lock").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_resolve_takes_the_lock_with_its_options(
+    project: Path, database_url: str
+) -> None:
+    engine, targets = _targets(database_url)
+    try:
+        with migration_lock(targets, timeout=0):
+            waited = flask(
+                project, database_url, "db", "resolve", "r1", "--applied",
+                "--lock-timeout", "0.5",
+            )  # fmt: skip
+            unlocked = flask(
+                project, database_url, "db", "resolve", "r1", "--applied", "--no-lock"
+            )
+    finally:
+        engine.dispose()
+    assert waited.returncode == ExitCode.LOCK_TIMEOUT, waited.stderr
+    assert "Gave up after 0.5 s: the migration lock" in waited.stderr
+    # Without the lock it goes on, and finds nothing to resolve.
+    assert unlocked.returncode == ExitCode.ERROR, unlocked.stderr
+    assert "No failed run of revision 'r1' needs resolving" in unlocked.stderr
+    assert "Waiting" not in unlocked.stderr
