@@ -191,6 +191,9 @@ def _run_read_only(
     """Run env.py with a work function that only reads the database."""
 
     def work(heads: tuple[str, ...], context: MigrationContext) -> list[t.Any]:
+        connection = context.connection
+        name = _database_name(connection.engine if connection is not None else None)
+        graph.check_known(script, heads, name, get_state().command)
         fn(heads, context)
         return []
 
