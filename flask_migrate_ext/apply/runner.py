@@ -34,6 +34,7 @@ from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
 from .tracking import failure_location
+from .tracking import statement_kinds
 from .tracking import StepTracker
 from .tracking import Timeouts
 
@@ -213,7 +214,8 @@ def run(
             if failed is None:
                 raise
             others = _others_after_failure(failed, trackers, initial, result)
-            _handle_failure(failed, error, ledger, settings, others)
+            earlier = _rolled_back_with(failed, initial, result)
+            _handle_failure(failed, error, ledger, settings, others, earlier)
     if not sql and not result.steps and action != "stamp":
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
@@ -306,10 +308,13 @@ def _handle_failure(
     ledger: Ledger | None,
     settings: RunSettings,
     others: str | None = None,
+    earlier: t.Sequence[str] = (),
 ) -> t.NoReturn:
     """Record a failed step, say what state it left, and raise.
 
     :param others: With several databases, what became of the others.
+    :param earlier: Revisions of this run on the failed database that were
+        rolled back with it (one transaction for all).
     """
     step = tracker.current
     assert step is not None
@@ -327,13 +332,21 @@ def _handle_failure(
             partial = ledger.record_failure(tracker.engine, step, status, reason)
     at = _version(tracker)
     label = _label(tracker.database, several=others is not None)
+    statement = getattr(error, "statement", None)
+    stayed, undone = tracker.split_by_commit(statement)
+    kept = _kept(step.revision, stayed, undone)
     if partial:
         state = (
-            f"{label[0].upper()}{label[1:]} cannot roll back DDL: {step.statements}"
-            f" statement(s) of {step.revision} stayed applied. It is recorded at"
-            f" {at}; upgrades are refused until you run"
+            f"{label[0].upper()}{label[1:]} cannot roll back DDL: {kept}. It is"
+            f" recorded at {at}; upgrades are refused until you run"
             f" 'flask {settings.command} resolve {step.revision} --applied' or"
             f" '--rolled-back' (see 'flask {settings.command} current')."
+        )
+    elif ledger is None and stayed and _commits_ddl(tracker.context):
+        state = (
+            f"{label[0].upper()}{label[1:]} cannot roll back DDL: {kept}. With the"
+            " ledger off (MIGRATE_LOG_TABLE) nothing recorded it: the version"
+            f" table says {at}; fix the schema before upgrading again."
         )
     elif (
         ledger is None
@@ -349,6 +362,9 @@ def _handle_failure(
             f" applied. The version table says {at}; check the schema before"
             " upgrading again."
         )
+    elif earlier and _rolls_back_ddl(tracker.context, tracker.ledger is not None):
+        revisions = _and([*earlier, step.revision])
+        state = f"{revisions} were rolled back; {label} is at {at}."
     else:
         state = f"Revision {step.revision} was rolled back; {label} is at {at}."
     if others:
@@ -360,7 +376,6 @@ def _handle_failure(
     lines = [f"Revision {step.revision} failed: {reason}"]
     if location:
         lines.append(f"  at {location}")
-    statement = getattr(error, "statement", None)
     if statement:
         lines.append(f"  while running: {short_statement(statement)}")
     lines.append(f"  {state}")
@@ -374,6 +389,39 @@ def _handle_failure(
                 " of upgrading."
             )
     raise MigrationFailedError("\n".join(lines)) from error
+
+
+def _kept(revision: str, stayed: t.Sequence[str], undone: t.Sequence[str]) -> str:
+    """``r2's CREATE TABLE stayed applied, its INSERT was rolled back``."""
+    text = f"{revision}'s {statement_kinds(stayed)} stayed applied"
+    if undone:
+        verb = "was" if len(undone) == 1 else "were"
+        text += f"; its {statement_kinds(undone)} {verb} rolled back"
+    return text
+
+
+def _and(names: t.Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _rolled_back_with(
+    failed: StepTracker, initial: dict[str, tuple[str, ...]], result: RunResult
+) -> list[str]:
+    """The revisions of this run on ``failed``'s database that its failure
+    rolled back too: all of them, when the version table is back where the
+    run started (one transaction for all)."""
+    ran = [
+        step.revision
+        for step in result.steps
+        if step.database == failed.database and step.revision
+    ]
+    start = ", ".join(sorted(initial.get(failed.database, ()))) or "base"
+    return ran if ran and _version(failed) == start else []
+
+
+def _commits_ddl(context: MigrationContext) -> bool:
+    """MySQL and MariaDB commit at each schema change."""
+    return context.dialect.name in ("mysql", "mariadb")
 
 
 def _label(database: str, several: bool) -> str:

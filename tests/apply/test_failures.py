@@ -84,7 +84,10 @@ def test_failure_report(app: Flask, database_url: str, backend: str) -> None:
     assert version_rows(database_url) == ["r1"]
     assert "t_one" in table_names(database_url)
     if backend == "mariadb":
-        assert "cannot roll back DDL: 2 statement(s) of r2 stayed applied" in report[3]
+        assert report[3].startswith(
+            "  The database cannot roll back DDL: r2's CREATE TABLE stayed applied;"
+            " its INSERT was rolled back. It is recorded at r1;"
+        ), report[3]
         assert "t_half" in table_names(database_url)
     else:
         assert report[3] == "  Revision r2 was rolled back; the database is at r1."
@@ -203,7 +206,9 @@ def test_all_or_nothing_mode(database_url: str, tmp_path: Path) -> None:
             result.stderr
         )
         assert result.exit_code == ExitCode.ERROR
-        assert "the database is at base" in result.stderr
+        assert "  r1 and r2 were rolled back; the database is at base." in (
+            result.stderr
+        )
         assert version_rows(database_url) == []
         assert "t_one" not in table_names(database_url)
     finally:
@@ -249,8 +254,14 @@ def test_without_the_ledger_a_failure_claims_only_what_it_knows(
         assert "Revision r2 was rolled back; the database is at r1." in result.stderr
     else:
         assert kept  # what the message warns about
-        assert "statement(s) of r2 may have stayed applied" in result.stderr
-        assert "was rolled back" not in result.stderr
+        assert "Revision r2 was rolled back" not in result.stderr
+        if backend == "sqlite":
+            assert "statement(s) of r2 may have stayed applied" in result.stderr
+        else:
+            assert (
+                "cannot roll back DDL: r2's CREATE TABLE stayed applied; its INSERT"
+                " was rolled back. With the ledger off"
+            ) in result.stderr
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
@@ -385,7 +396,7 @@ def test_multidb_failure_says_what_became_of_each_database(
     last = result.stderr.strip().splitlines()[-1]
     if users_backend == "mariadb":
         assert last.startswith(
-            "  Database 'users' cannot roll back DDL: 1 statement(s) of r1 stayed"
+            "  Database 'users' cannot roll back DDL: r1's CREATE TABLE stayed"
             " applied."
         ), last
         assert "t_users" in table_names(users_url)
@@ -399,3 +410,44 @@ def test_multidb_failure_says_what_became_of_each_database(
     ), last
     assert version_rows(main_url) == version_rows(users_url) == []
     assert "t_main" not in table_names(main_url)
+
+
+@pytest.mark.parametrize("backend", ["mariadb"])
+def test_report_says_which_statements_stayed(
+    database_url: str, backend: str, tmp_path: Path
+) -> None:
+    """MySQL/MariaDB commit at each DDL statement: what ran before the last
+    DDL stayed, the data changes after it were rolled back."""
+    app = make_project(database_url, tmp_path)
+    write_revision(
+        tmp_path / "migrations" / "versions",
+        "r2",
+        "r1",
+        """
+        op.execute("INSERT INTO t_one (n) VALUES (1)")
+        op.create_table("t_half", sa.Column("n", sa.Integer))
+        op.execute("INSERT INTO t_half (n) VALUES (1)")
+        op.execute("UPDATE t_one SET n = 2")
+        op.execute("SELECT * FROM no_such_table")
+        """,
+        'op.drop_table("t_half")',
+    )
+    try:
+        result = invoke(app, "upgrade")
+    finally:
+        with app.app_context():
+            app.extensions["migrate"].db.engine.dispose()
+    assert result.exit_code == ExitCode.ERROR
+    assert (
+        "  The database cannot roll back DDL: r2's INSERT, CREATE TABLE stayed"
+        " applied; its INSERT, UPDATE were rolled back. It is recorded at r1;"
+    ) in result.stderr
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT n FROM t_one")).all() == [(1,)]
+            assert conn.execute(sa.text("SELECT n FROM t_half")).all() == []
+    finally:
+        engine.dispose()
+    assert version_rows(database_url) == ["r1"]
+    assert ledger(database_url)[-1] == ("r2", "upgrade", "failed", True, 4)
