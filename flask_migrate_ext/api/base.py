@@ -145,7 +145,9 @@ def _run_settings(
         ledger_table=settings.log_table,
         command=state.command,
         timeouts=Timeouts(
-            lock=settings.db_lock_timeout, statement=settings.statement_timeout
+            lock=settings.db_lock_timeout,
+            statement=settings.statement_timeout,
+            retries=settings.db_lock_retries,
         ),
     )
 

@@ -28,8 +28,8 @@ from ..state import get_db
 from ..state import get_engine
 from ..state import get_state
 from ..state import in_cli
-from ..state import running
 from ..state import resolve_directory
+from ..state import running
 from ..state import selected_binds
 
 if t.TYPE_CHECKING:
@@ -158,7 +158,9 @@ _COMMAND_ERRORS: list[tuple[str, type[errors.MigrateError]]] = [
 ]
 
 
-_NOT_FOUND = re.compile(r"(?:Can't locate revision identified by|No such revision or branch) '([^']+)'")
+_NOT_FOUND = re.compile(
+    r"(?:Can't locate revision identified by|No such revision or branch) '([^']+)'"
+)
 
 
 def _from_command_error(e: CommandError | Exception) -> errors.MigrateError:
@@ -212,7 +214,7 @@ def _unknown_database_revision(revision: str) -> errors.UnknownRevisionError | N
     return None
 
 
-def _merge_hint(e: CommandError) -> str:
+def _merge_hint(e: Exception) -> str:
     """The next step after Alembic's "Multiple head revisions are present"."""
     heads = getattr(e.__cause__, "heads", None)
     listed = f"The heads are {', '.join(heads)}: r" if heads else "R"

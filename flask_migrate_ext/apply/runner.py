@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import re
+import time
 import typing as t
 
 import sqlalchemy as sa
@@ -25,6 +27,7 @@ from ..errors import short_statement
 from ..report import report
 from ..scripts import graph
 from ..state import running
+from . import blocking
 from .interrupt import cancellable
 from .interrupt import server_canceller
 from .ledger import DEFAULT_TABLE
@@ -158,10 +161,13 @@ def run(
             and not in_env_transaction
         )
         if not sql:
-            result.initial = tuple(heads)
-            if context.connection is not None:
+            if context.connection is None:
+                result.initial = tuple(heads)
+            else:
                 target = _target(settings, context.connection)
                 name = target.name if target else ""
+                if name not in initial:  # a retry goes on from the first try
+                    result.initial = tuple(heads)
                 engine = target.engine if target else context.connection.engine
                 canceller = server_canceller(context.connection, engine)
                 stack.enter_context(cancellable(canceller))
@@ -174,7 +180,7 @@ def run(
                     defer_flush=per_revision,
                 )
                 trackers.append(tracker)
-                initial[name] = tuple(heads)
+                initial.setdefault(name, tuple(heads))
                 graph.check_known(script, heads, name, settings.command)
         steps = _plan_steps(script, action, destination, heads)
         if steps and not sql and action != "stamp" and not announced:
@@ -202,20 +208,27 @@ def run(
         if ledger is not None and action != "stamp":
             for target in settings.targets:
                 ledger.check_clean(target.engine, target.name, settings.command)
-        try:
-            with (
-                stack,
-                running(**_transaction_mode(settings.transaction_per_revision)),
-                environment,
-            ):
-                script.run_env()
-        except BaseException as error:
-            failed = next((tr for tr in trackers if tr.current is not None), None)
-            if failed is None:
-                raise
-            others = _others_after_failure(failed, trackers, initial, result)
-            earlier = _rolled_back_with(failed, initial, result)
-            _handle_failure(failed, error, ledger, settings, others, earlier)
+        for attempt in itertools.count(1):
+            try:
+                with (
+                    stack,
+                    running(**_transaction_mode(settings.transaction_per_revision)),
+                    environment,
+                ):
+                    script.run_env()
+                break
+            except BaseException as error:
+                failed = next((tr for tr in trackers if tr.current is not None), None)
+                if failed is None:
+                    raise
+                earlier = _rolled_back_with(failed, initial, result)
+                if _retry(failed, error, attempt, trackers, earlier, ledger, result):
+                    trackers.clear()  # env.py runs again, from where the database is
+                    continue
+                others = _others_after_failure(failed, trackers, initial, result)
+                _handle_failure(
+                    failed, error, ledger, settings, others, earlier, attempt
+                )
     if not sql and not result.steps and action != "stamp":
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
@@ -309,6 +322,7 @@ def _handle_failure(
     settings: RunSettings,
     others: str | None = None,
     earlier: t.Sequence[str] = (),
+    attempts: int = 1,
 ) -> t.NoReturn:
     """Record a failed step, say what state it left, and raise.
 
@@ -319,10 +333,7 @@ def _handle_failure(
     step = tracker.current
     assert step is not None
     interrupted = isinstance(error, KeyboardInterrupt)
-    if isinstance(error, sa.exc.DBAPIError):
-        reason = first_line(error.orig) or type(error.orig).__name__
-    else:
-        reason = f"{type(error).__name__}: {first_line(error)}".rstrip(": ")
+    reason = _reason(error)
     partial = False
     if ledger is not None:
         with contextlib.suppress(sa.exc.SQLAlchemyError):
@@ -378,6 +389,14 @@ def _handle_failure(
         lines.append(f"  at {location}")
     if statement:
         lines.append(f"  while running: {short_statement(statement)}")
+    if blocking.is_lock_timeout(error):
+        held = blocking.describe(blocking.blockers(tracker.engine, statement))
+        waited = f"{tracker.timeouts.lock:g} s" if tracker.timeouts.lock else ""
+        times = f", {attempts} times" if attempts > 1 else ""
+        lines.append(
+            f"  It waited {waited} for {held}{times} (MIGRATE_DB_LOCK_TIMEOUT,"
+            " MIGRATE_DB_LOCK_RETRIES)."
+        )
     lines.append(f"  {state}")
     if at == "base" and step.action == "upgrade" and not partial:
         existing = _created_table_that_exists(tracker, statement)
@@ -389,6 +408,67 @@ def _handle_failure(
                 " of upgrading."
             )
     raise MigrationFailedError("\n".join(lines)) from error
+
+
+def _retry(
+    tracker: StepTracker,
+    error: BaseException,
+    attempt: int,
+    trackers: t.Sequence[StepTracker],
+    earlier: t.Sequence[str],
+    ledger: Ledger | None,
+    result: RunResult,
+) -> bool:
+    """After a lock timeout that left nothing behind, record it, say so,
+    wait, and return True: the run goes on from where the database is.
+
+    Nothing is left behind where the failed revision was rolled back whole:
+    on a database with transactional DDL, or on MySQL/MariaDB when none of
+    its statements had committed (and, in one transaction for all, no
+    earlier revision of the run either). One database per run only: with
+    several, env.py decides what the others kept.
+    """
+    step = tracker.current
+    timeouts = tracker.timeouts
+    if (
+        step is None
+        or attempt > timeouts.retries
+        or len(trackers) != 1
+        or not blocking.is_lock_timeout(error)
+    ):
+        return False
+    if not _rolls_back_ddl(tracker.context, tracker.ledger is not None):
+        stayed, _undone = tracker.split_by_commit(getattr(error, "statement", None))
+        if stayed or earlier:
+            return False
+    reason = _reason(error)
+    if ledger is not None:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            if ledger.record_failure(tracker.engine, step, "failed", reason):
+                return False  # something stayed after all: report it
+    held = blocking.describe(
+        blocking.blockers(tracker.engine, getattr(error, "statement", None))
+    )
+    delay = blocking.backoff(attempt)
+    report(
+        f"Revision {step.revision} waited {timeouts.lock:g} s for {held};"
+        f" retrying in {delay:g} s ({attempt} of {timeouts.retries})."
+    )
+    ran = set(earlier)
+    result.steps[:] = [
+        done
+        for done in result.steps
+        if not (done.database == tracker.database and done.revision in ran)
+    ]
+    time.sleep(delay)
+    return True
+
+
+def _reason(error: BaseException) -> str:
+    """The error's first line, as the failure report and the ledger give it."""
+    if isinstance(error, sa.exc.DBAPIError):
+        return first_line(error.orig) or type(error.orig).__name__
+    return f"{type(error).__name__}: {first_line(error)}".rstrip(": ")
 
 
 def _kept(revision: str, stayed: t.Sequence[str], undone: t.Sequence[str]) -> str:

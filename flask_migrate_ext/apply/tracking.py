@@ -74,9 +74,7 @@ class StepTracker:
             self.current.statements += 1
             self.ran.append(statement)
 
-    def split_by_commit(
-        self, failed_statement: object
-    ) -> tuple[list[str], list[str]]:
+    def split_by_commit(self, failed_statement: object) -> tuple[list[str], list[str]]:
         """The statements of the failed revision that stayed, and those rolled
         back, where each DDL statement commits (MySQL, MariaDB).
 
@@ -161,6 +159,8 @@ class Timeouts:
 
     lock: float | None = None
     statement: float | None = None
+    #: Tries after a lock timeout, when nothing of the revision stayed.
+    retries: int = 0
 
     def apply(self, connection: sa.Connection) -> None:
         """Set the limits for the step's transaction on ``connection``."""

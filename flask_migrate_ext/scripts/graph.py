@@ -90,7 +90,10 @@ def check_known(
 
 
 def unknown_revision_message(
-    script: ScriptDirectory | str, revision: str, database: str = "", command: str = "db"
+    script: ScriptDirectory | str,
+    revision: str,
+    database: str = "",
+    command: str = "db",
 ) -> str:
     """What to say when a database is at a revision no script defines.
 

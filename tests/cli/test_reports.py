@@ -132,8 +132,7 @@ def test_unknown_revision_names_the_bind(
 BROKEN_FILES = {
     "name-error": (
         '"""r2"""\nrevision = "r2"\ndown_revision = "r1"\nx = undefined_name\n',
-        ", line 4: cannot be loaded: NameError: name 'undefined_name' is not"
-        " defined",
+        ", line 4: cannot be loaded: NameError: name 'undefined_name' is not defined",
     ),
     "revision-none": (
         '"""r2"""\nrevision = None\ndown_revision = "r1"\n',
@@ -141,8 +140,7 @@ BROKEN_FILES = {
     ),
     "nul-bytes": (
         '"""r2"""\nrevision = "r2"\ndown_revision = "r1"\n\0\n',
-        ": cannot be loaded: SyntaxError: source code string cannot contain null"
-        " bytes",
+        ": cannot be loaded: SyntaxError: source code string cannot contain null bytes",
     ),
     "import-error": (
         '"""r2"""\nimport no_such_module_for_fmx\nrevision = "r2"\n',
