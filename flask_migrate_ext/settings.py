@@ -68,6 +68,32 @@ def _optional_seconds(key: str, value: t.Any) -> float | None:
     return None if value is None else _seconds(key, value)
 
 
+def _seconds_or_off(key: str, value: t.Any) -> float | None:
+    """Seconds, or ``None``/``False``/``0`` for no limit."""
+    if (
+        value is None
+        or value is False
+        or (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value == 0
+        )
+    ):
+        return None
+    if value is True:
+        raise SettingsError(
+            f"{key} must be a number of seconds, or None, False or 0 for no"
+            f" limit, not {value!r}."
+        )
+    return _seconds(key, value)
+
+
+def _count(key: str, value: t.Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingsError(f"{key} must be a whole number, 0 or more, not {value!r}.")
+    return value
+
+
 def _flag(key: str, value: t.Any) -> bool:
     if not isinstance(value, bool):
         raise SettingsError(f"{key} must be True or False, not {value!r}.")
@@ -147,10 +173,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MIGRATE_DB_LOCK_TIMEOUT",
         "db_lock_timeout",
-        None,
-        _optional_seconds,
+        5,
+        _seconds_or_off,
         "Seconds a revision's statement may wait for a table lock on the server"
-        " (PostgreSQL `lock_timeout`, MySQL/MariaDB `lock_wait_timeout`).",
+        " (PostgreSQL `lock_timeout`, MySQL/MariaDB `lock_wait_timeout` and"
+        " `innodb_lock_wait_timeout`, whole seconds), so a migration queued"
+        " behind a long transaction does not stall every query on that table."
+        " Then the revision is tried again (`MIGRATE_DB_LOCK_RETRIES`). `None`,"
+        " `False` or `0` turn the limit off (the server's own settings apply).",
+    ),
+    Setting(
+        "MIGRATE_DB_LOCK_RETRIES",
+        "db_lock_retries",
+        3,
+        _count,
+        "How many times a revision that hit `MIGRATE_DB_LOCK_TIMEOUT` is tried"
+        " again, after 1, 2, 4... seconds (give or take a quarter), when the"
+        " failure left nothing behind: always on PostgreSQL; on MySQL/MariaDB"
+        " when no statement of the revision had committed. `0` fails at once."
+        " The failure names the sessions holding the table.",
     ),
     Setting(
         "MIGRATE_STATEMENT_TIMEOUT",
@@ -223,7 +264,8 @@ class Settings(t.NamedTuple):
     lock_timeout: float = 600.0
     transaction_mode: TransactionMode | None = None
     log_table: str | None = DEFAULT_LOG_TABLE
-    db_lock_timeout: float | None = None
+    db_lock_timeout: float | None = 5.0
+    db_lock_retries: int = 3
     statement_timeout: float | None = None
     directory: str | None = None
     exclude_binds: tuple[str, ...] = ()

@@ -151,7 +151,9 @@ def _run_settings(
         ledger_table=settings.log_table,
         command=state.command,
         timeouts=Timeouts(
-            lock=settings.db_lock_timeout, statement=settings.statement_timeout
+            lock=settings.db_lock_timeout,
+            statement=settings.statement_timeout,
+            retries=settings.db_lock_retries,
         ),
     )
 
@@ -225,6 +227,9 @@ def _run_read_only(
     """Run env.py with a work function that only reads the database."""
 
     def work(heads: tuple[str, ...], context: MigrationContext) -> list[t.Any]:
+        connection = context.connection
+        name = _database_name(connection.engine if connection is not None else None)
+        graph.check_known(script, heads, name, get_state().command)
         fn(heads, context)
         return []
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import re
 import sys
 import typing as t
 
@@ -23,8 +25,10 @@ from ..settings import misspelled_keys
 from ..settings import Settings
 from ..state import database_names
 from ..state import get_db
+from ..state import get_engine
 from ..state import get_state
 from ..state import in_cli
+from ..state import resolve_directory
 from ..state import running
 from ..state import selected_binds
 
@@ -133,7 +137,13 @@ def _from_alembic_error(e: Exception) -> errors.MigrateError | None:
     # Not imported here: the functions that answer without Alembic (the fast
     # path) must not load it, and an Alembic that is not loaded raised nothing.
     alembic_util = sys.modules.get("alembic.util")
-    if alembic_util is None or not isinstance(e, alembic_util.CommandError):
+    if alembic_util is None:
+        return None
+    revision = sys.modules.get("alembic.script.revision")
+    if revision is not None and isinstance(e, revision.ResolutionError):
+        # Raised as it is where Alembic does not wrap it in a CommandError.
+        return _from_command_error(e)
+    if not isinstance(e, alembic_util.CommandError):
         return None
     return _from_command_error(e)
 
@@ -148,17 +158,63 @@ _COMMAND_ERRORS: list[tuple[str, type[errors.MigrateError]]] = [
 ]
 
 
-def _from_command_error(e: CommandError) -> errors.MigrateError:
+_NOT_FOUND = re.compile(
+    r"(?:Can't locate revision identified by|No such revision or branch) '([^']+)'"
+)
+
+
+def _from_command_error(e: CommandError | Exception) -> errors.MigrateError:
     message = str(e)
     if message.startswith("Multiple head"):
         message = message.rstrip(".") + _merge_hint(e)
+    not_found = _NOT_FOUND.match(message)
+    if not_found:
+        unknown = _unknown_database_revision(not_found.group(1))
+        if unknown is not None:
+            return unknown
     for prefix, error_class in _COMMAND_ERRORS:
         if message.startswith(prefix):
             return error_class(message)
     return errors.CommandFailedError(message)
 
 
-def _merge_hint(e: CommandError) -> str:
+def _unknown_database_revision(revision: str) -> errors.UnknownRevisionError | None:
+    """An error saying the database is at ``revision``, if a version table
+    holds it: Alembic reports the database's revision as it reports a typo
+    in the command's argument ("Can't locate revision")."""
+    import sqlalchemy as sa
+
+    from ..scripts.graph import unknown_revision_message
+
+    try:
+        state = get_state()
+        kwargs = state.context_kwargs
+        table = sa.table(
+            kwargs.get("version_table", "alembic_version"),
+            sa.column("version_num"),
+            schema=kwargs.get("version_table_schema"),
+        )
+        for name in database_names():
+            engine = get_engine(state, name)
+            engine = getattr(engine, "sync_engine", engine)
+            with engine.connect() as connection:
+                if not sa.inspect(connection).has_table(table.name, table.schema):
+                    continue
+                query = sa.select(table.c.version_num).where(
+                    table.c.version_num == revision
+                )
+                if connection.execute(query).first() is None:
+                    continue
+            folder = os.path.join(resolve_directory(state, None), "versions")
+            return errors.UnknownRevisionError(
+                unknown_revision_message(folder, revision, name, state.command)
+            )
+    except Exception:  # only a better message was at stake
+        return None
+    return None
+
+
+def _merge_hint(e: Exception) -> str:
     """The next step after Alembic's "Multiple head revisions are present"."""
     heads = getattr(e.__cause__, "heads", None)
     listed = f"The heads are {', '.join(heads)}: r" if heads else "R"

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import re
+import time
 import typing as t
 
 import sqlalchemy as sa
@@ -25,6 +27,7 @@ from ..errors import short_statement
 from ..report import report
 from ..scripts import graph
 from ..state import running
+from . import blocking
 from .interrupt import cancellable
 from .interrupt import server_canceller
 from .ledger import DEFAULT_TABLE
@@ -37,6 +40,7 @@ from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
 from .tracking import failure_location
+from .tracking import statement_kinds
 from .tracking import StepTracker
 from .tracking import Timeouts
 
@@ -161,10 +165,13 @@ def run(
             and not in_env_transaction
         )
         if not sql:
-            result.initial = tuple(heads)
-            if context.connection is not None:
+            if context.connection is None:
+                result.initial = tuple(heads)
+            else:
                 target = _target(settings, context.connection)
                 name = target.name if target else ""
+                if name not in initial:  # a retry goes on from the first try
+                    result.initial = tuple(heads)
                 engine = target.engine if target else context.connection.engine
                 canceller = server_canceller(context.connection, engine)
                 stack.enter_context(cancellable(canceller))
@@ -180,15 +187,9 @@ def run(
                 )
                 stack.callback(tracker.close)
                 trackers.append(tracker)
-                initial[name] = tuple(heads)
-        planned: t.Iterable[MigrationStep]  # found as alembic.command does
-        if action == "upgrade":
-            planned = script._upgrade_revs(destination, heads)
-        elif action == "downgrade":
-            planned = script._downgrade_revs(destination, heads)
-        else:
-            planned = script._stamp_revs(alembic_util.to_tuple(destination), heads)
-        steps = list(planned)
+                initial.setdefault(name, tuple(heads))
+                graph.check_known(script, heads, name, settings.command)
+        steps = _plan_steps(script, action, destination, heads)
         if steps and not sql and action != "stamp" and not announced:
             if in_env_transaction:
                 report(
@@ -222,21 +223,29 @@ def run(
                     probe="held" if settings.lock else None,
                     inspect=inspector(script, target),
                 )
-        try:
-            with (
-                stack,
-                running(**_transaction_mode(settings.transaction_per_revision)),
-                environment,
-            ):
-                script.run_env()
-        except BaseException as error:
-            failed = next((tr for tr in trackers if tr.current is not None), None)
-            if failed is None:
-                for tracker in trackers:
-                    tracker.record_lock_loss()
-                raise
-            others = _others_after_failure(failed, trackers, initial, result)
-            _handle_failure(failed, error, ledger, settings, others)
+        for attempt in itertools.count(1):
+            try:
+                with (
+                    stack,
+                    running(**_transaction_mode(settings.transaction_per_revision)),
+                    environment,
+                ):
+                    script.run_env()
+                break
+            except BaseException as error:
+                failed = next((tr for tr in trackers if tr.current is not None), None)
+                if failed is None:
+                    for tracker in trackers:
+                        tracker.record_lock_loss()
+                    raise
+                earlier = _rolled_back_with(failed, initial, result)
+                if _retry(failed, error, attempt, trackers, earlier, ledger, result):
+                    trackers.clear()  # env.py runs again, from where the database is
+                    continue
+                others = _others_after_failure(failed, trackers, initial, result)
+                _handle_failure(
+                    failed, error, ledger, settings, others, earlier, attempt
+                )
         if ledger is not None and action == "stamp":
             _record_stamps(ledger, script, result, settings, initial)
     if not sql and not result.steps and action != "stamp":
@@ -372,37 +381,43 @@ def _handle_failure(
     ledger: Ledger | None,
     settings: RunSettings,
     others: str | None = None,
+    earlier: t.Sequence[str] = (),
+    attempts: int = 1,
 ) -> t.NoReturn:
     """Record a failed step, say what state it left, and raise.
 
     :param others: With several databases, what became of the others.
+    :param earlier: Revisions of this run on the failed database that were
+        rolled back with it (one transaction for all).
     """
     step = tracker.current
     assert step is not None
     interrupted = isinstance(error, KeyboardInterrupt)
-    if isinstance(error, sa.exc.DBAPIError):
-        reason = first_line(error.orig) or type(error.orig).__name__
-    else:
-        reason = f"{type(error).__name__}: {first_line(error)}".rstrip(": ")
+    reason = _reason(error)
     partial = False
     if ledger is not None:
         with contextlib.suppress(sa.exc.SQLAlchemyError):
             status: t.Literal["interrupted", "failed"] = (
                 "interrupted" if interrupted else "failed"
             )
-            if tracker.rows_outside and step.entry_id is not None:
-                ledger.record_rolled_back(tracker.engine, step, status, reason)
-            else:
-                partial = ledger.record_failure(tracker.engine, step, status, reason)
+            partial = _record_failure(tracker, ledger, status, reason)
     at = _version(tracker)
     label = _label(tracker.database, several=others is not None)
+    statement = getattr(error, "statement", None)
+    stayed, undone = tracker.split_by_commit(statement)
+    kept = _kept(step.revision, stayed, undone)
     if partial:
         state = (
-            f"{label[0].upper()}{label[1:]} cannot roll back DDL: {step.statements}"
-            f" statement(s) of {step.revision} stayed applied. It is recorded at"
-            f" {at}; upgrades are refused until you run"
+            f"{label[0].upper()}{label[1:]} cannot roll back DDL: {kept}. It is"
+            f" recorded at {at}; upgrades are refused until you run"
             f" 'flask {settings.command} resolve {step.revision} --applied' or"
             f" '--rolled-back' (see 'flask {settings.command} current')."
+        )
+    elif ledger is None and stayed and _commits_ddl(tracker.context):
+        state = (
+            f"{label[0].upper()}{label[1:]} cannot roll back DDL: {kept}. With the"
+            " ledger off (MIGRATE_LOG_TABLE) nothing recorded it: the version"
+            f" table says {at}; fix the schema before upgrading again."
         )
     elif (
         ledger is None
@@ -418,6 +433,9 @@ def _handle_failure(
             f" applied. The version table says {at}; check the schema before"
             " upgrading again."
         )
+    elif earlier and _rolls_back_ddl(tracker.context, tracker.ledger is not None):
+        revisions = _and([*earlier, step.revision])
+        state = f"{revisions} were rolled back; {label} is at {at}."
     else:
         state = f"Revision {step.revision} was rolled back; {label} is at {at}."
     if others:
@@ -429,9 +447,16 @@ def _handle_failure(
     lines = [f"Revision {step.revision} failed: {reason}"]
     if location:
         lines.append(f"  at {location}")
-    statement = getattr(error, "statement", None)
     if statement:
         lines.append(f"  while running: {short_statement(statement)}")
+    if blocking.is_lock_timeout(error):
+        held = blocking.describe(blocking.blockers(tracker.engine, statement))
+        waited = f"{tracker.timeouts.lock:g} s" if tracker.timeouts.lock else ""
+        times = f", {attempts} times" if attempts > 1 else ""
+        lines.append(
+            f"  It waited {waited} for {held}{times} (MIGRATE_DB_LOCK_TIMEOUT,"
+            " MIGRATE_DB_LOCK_RETRIES)."
+        )
     lines.append(f"  {state}")
     if at == "base" and step.action == "upgrade" and not partial:
         existing = _created_table_that_exists(tracker, statement)
@@ -443,6 +468,118 @@ def _handle_failure(
                 " of upgrading."
             )
     raise MigrationFailedError("\n".join(lines)) from error
+
+
+def _retry(
+    tracker: StepTracker,
+    error: BaseException,
+    attempt: int,
+    trackers: t.Sequence[StepTracker],
+    earlier: t.Sequence[str],
+    ledger: Ledger | None,
+    result: RunResult,
+) -> bool:
+    """After a lock timeout that left nothing behind, record it, say so,
+    wait, and return True: the run goes on from where the database is.
+
+    Nothing is left behind where the failed revision was rolled back whole:
+    on a database with transactional DDL, or on MySQL/MariaDB when none of
+    its statements had committed (and, in one transaction for all, no
+    earlier revision of the run either). One database per run only: with
+    several, env.py decides what the others kept.
+    """
+    step = tracker.current
+    timeouts = tracker.timeouts
+    if (
+        step is None
+        or attempt > timeouts.retries
+        or len(trackers) != 1
+        or not blocking.is_lock_timeout(error)
+    ):
+        return False
+    if not _rolls_back_ddl(tracker.context, tracker.ledger is not None):
+        stayed, _undone = tracker.split_by_commit(getattr(error, "statement", None))
+        if stayed or earlier:
+            return False
+    reason = _reason(error)
+    if ledger is not None:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            if _record_failure(tracker, ledger, "failed", reason):
+                return False  # something stayed after all: report it
+    held = blocking.describe(
+        blocking.blockers(tracker.engine, getattr(error, "statement", None))
+    )
+    delay = blocking.backoff(attempt)
+    report(
+        f"Revision {step.revision} waited {timeouts.lock:g} s for {held};"
+        f" retrying in {delay:g} s ({attempt} of {timeouts.retries})."
+    )
+    ran = set(earlier)
+    result.steps[:] = [
+        done
+        for done in result.steps
+        if not (done.database == tracker.database and done.revision in ran)
+    ]
+    time.sleep(delay)
+    return True
+
+
+def _record_failure(
+    tracker: StepTracker,
+    ledger: Ledger,
+    status: t.Literal["interrupted", "failed"],
+    reason: str,
+) -> bool:
+    """Record the tracker's failed step; return whether changes may have
+    stayed (see :meth:`Ledger.record_failure`). A "running" row committed
+    apart (see the tracker) outlives every failure: its revision was still
+    rolled back."""
+    step = tracker.current
+    assert step is not None
+    if tracker.rows_outside and step.entry_id is not None:
+        ledger.record_rolled_back(tracker.engine, step, status, reason)
+        return False
+    return ledger.record_failure(tracker.engine, step, status, reason)
+
+
+def _reason(error: BaseException) -> str:
+    """The error's first line, as the failure report and the ledger give it."""
+    if isinstance(error, sa.exc.DBAPIError):
+        return first_line(error.orig) or type(error.orig).__name__
+    return f"{type(error).__name__}: {first_line(error)}".rstrip(": ")
+
+
+def _kept(revision: str, stayed: t.Sequence[str], undone: t.Sequence[str]) -> str:
+    """``r2's CREATE TABLE stayed applied, its INSERT was rolled back``."""
+    text = f"{revision}'s {statement_kinds(stayed)} stayed applied"
+    if undone:
+        verb = "was" if len(undone) == 1 else "were"
+        text += f"; its {statement_kinds(undone)} {verb} rolled back"
+    return text
+
+
+def _and(names: t.Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _rolled_back_with(
+    failed: StepTracker, initial: dict[str, tuple[str, ...]], result: RunResult
+) -> list[str]:
+    """The revisions of this run on ``failed``'s database that its failure
+    rolled back too: all of them, when the version table is back where the
+    run started (one transaction for all)."""
+    ran = [
+        step.revision
+        for step in result.steps
+        if step.database == failed.database and step.revision
+    ]
+    start = ", ".join(sorted(initial.get(failed.database, ()))) or "base"
+    return ran if ran and _version(failed) == start else []
+
+
+def _commits_ddl(context: MigrationContext) -> bool:
+    """MySQL and MariaDB commit at each schema change."""
+    return context.dialect.name in ("mysql", "mariadb")
 
 
 def _label(database: str, several: bool) -> str:
@@ -558,6 +695,27 @@ def _check_target_exists(script: ScriptDirectory, destination: t.Any) -> None:
     for target in alembic_util.to_list(destination):
         if target and not any(sign in target for sign in "+-"):
             script.get_revisions(target)
+
+
+def _plan_steps(
+    script: ScriptDirectory, action: Action, destination: t.Any, heads: t.Any
+) -> list[MigrationStep]:
+    """The steps to run, found as ``alembic.command`` does; a revision file
+    that cannot run is named before any step runs."""
+    planned: t.Iterable[MigrationStep]
+    try:
+        if action == "upgrade":
+            planned = script._upgrade_revs(destination, heads)
+        elif action == "downgrade":
+            planned = script._downgrade_revs(destination, heads)
+        else:
+            planned = script._stamp_revs(alembic_util.to_tuple(destination), heads)
+        return list(planned)
+    except (AttributeError, ImportError, SyntaxError, NameError) as e:
+        problem = graph.unrunnable(script, action)
+        if problem is None:
+            raise
+        raise MigrationFailedError(problem) from e
 
 
 def _track(

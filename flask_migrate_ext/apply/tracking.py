@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import linecache
+import re
 import traceback
 import typing as t
 
@@ -72,6 +73,8 @@ class StepTracker:
         self.engine = engine
         self.current: RunningStep | None = None
         self._lock_lost: tuple[RunningStep, str] | None = None
+        #: The statements the current revision ran, for the failure report.
+        self.ran: list[str] = []
         self._ledger_ready = False
         self._counting = False
         self._listening = False
@@ -84,9 +87,24 @@ class StepTracker:
     def wrap(self, step: MigrationStep, last: bool = True) -> TrackedStep:
         return TrackedStep(step, self, last)
 
-    def _count(self, *args: t.Any) -> None:
+    def _count(self, conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
         if self._counting and self.current is not None:
             self.current.statements += 1
+            self.ran.append(statement)
+
+    def split_by_commit(self, failed_statement: object) -> tuple[list[str], list[str]]:
+        """The statements of the failed revision that stayed, and those rolled
+        back, where each DDL statement commits (MySQL, MariaDB).
+
+        A DDL statement commits the transaction before it runs and itself, so
+        everything up to the last DDL that ran stayed (up to the failed
+        statement, when it is DDL); the data changes after it were rolled back.
+        """
+        ran = self.ran
+        if is_ddl(str(failed_statement or "")):
+            return list(ran), []
+        last = max((i for i, sql in enumerate(ran) if is_ddl(sql)), default=-1)
+        return ran[: last + 1], ran[last + 1 :]
 
     def begin(self, step: MigrationStep, last: bool = True) -> None:
         """Start tracking ``step``, inside its transaction.
@@ -101,6 +119,7 @@ class StepTracker:
         table stay consistent). It saves one disk flush per revision.
         """
         script = step.revision  # type: ignore[attr-defined]
+        self.ran = []
         self.current = RunningStep(
             revision=script.revision,
             action="upgrade" if step.is_upgrade else "downgrade",
@@ -221,6 +240,8 @@ class Timeouts:
 
     lock: float | None = None
     statement: float | None = None
+    #: Tries after a lock timeout, when nothing of the revision stayed.
+    retries: int = 0
 
     def apply(self, connection: sa.Connection) -> None:
         """Set the limits for the step's transaction on ``connection``."""
@@ -285,6 +306,35 @@ class TrackedStep:
             self._tracker.end()
 
         return run
+
+
+_DDL = re.compile(r"\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.IGNORECASE)
+_KIND = re.compile(
+    r"""\s*(?P<verb>\w+)
+    (?:\s+(?:OR\s+REPLACE|UNIQUE|TEMPORARY|FULLTEXT|SPATIAL|IGNORE))*
+    (?:\s+(?P<object>TABLE|INDEX|VIEW|SEQUENCE|TRIGGER|SCHEMA|DATABASE|TYPE|
+    FUNCTION|PROCEDURE|EXTENSION|COLUMN|CONSTRAINT))?""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+def is_ddl(statement: str) -> bool:
+    """Whether MySQL commits at ``statement`` (a schema change)."""
+    return _DDL.match(statement) is not None
+
+
+def statement_kinds(statements: t.Sequence[str]) -> str:
+    """``CREATE TABLE``, ``2 INSERT``: the statements' kinds, counted."""
+    counts: dict[str, int] = {}
+    for statement in statements:
+        match = _KIND.match(statement)
+        kind = "statement"
+        if match:
+            kind = " ".join(p.upper() for p in match.group("verb", "object") if p)
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(
+        kind if count == 1 else f"{count} {kind}" for kind, count in counts.items()
+    )
 
 
 def failure_location(error: BaseException, path: str | None) -> str | None:

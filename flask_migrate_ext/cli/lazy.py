@@ -13,6 +13,9 @@ shell completion and ``get_command``/``list_commands`` see the real group.
 from __future__ import annotations
 
 import contextlib
+import os
+import sysconfig
+import traceback
 import typing as t
 
 import click
@@ -21,6 +24,7 @@ from flask.cli import NoAppException
 from flask.cli import ScriptInfo
 
 from ..errors import ExitCode
+from ..errors import first_line
 from . import collector
 
 if t.TYPE_CHECKING:
@@ -202,6 +206,18 @@ class _Dispatcher(_DelegatingGroup):
         except NoAppException as e:
             click.echo(f"Error: {e.format_message()}", err=True)
             raise click.exceptions.Exit(ExitCode.USAGE) from None
+        except Exception as e:
+            # The app's own code raised while it loaded (a missing environment
+            # variable, a bad config value): say where, not 40 lines of Click.
+            if _verbose_asked(ctx.args):
+                traceback.print_exc()
+            click.echo(f"Error: {_app_error_message(e)}", err=True)
+            if not _verbose_asked(ctx.args):
+                click.echo(
+                    f"Run 'flask {name} --verbose ...' to see the full traceback.",
+                    err=True,
+                )
+            raise click.exceptions.Exit(ExitCode.USAGE) from None
         command = app.cli.get_command(ctx, name)
         if command is None:
             click.echo(f"Error: {_missing_extension_message(app, name)}", err=True)
@@ -210,6 +226,39 @@ class _Dispatcher(_DelegatingGroup):
         sub_ctx = command.make_context(name, list(ctx.args), parent=ctx.parent)
         with sub_ctx:
             return command.invoke(sub_ctx)
+
+
+def _verbose_asked(args: t.Sequence[str]) -> bool:
+    """Whether the group's own ``-v``/``--verbose`` comes before the command."""
+    for arg in args:
+        if not arg.startswith("-"):
+            return False
+        if arg in ("-v", "--verbose"):
+            return True
+    return False
+
+
+def _app_error_message(error: BaseException) -> str:
+    """One line for an exception raised while the app loaded: what, and
+    the deepest frame outside the standard library and installed packages."""
+    where = ""
+    frames = traceback.extract_tb(error.__traceback__)
+    for frame in reversed(frames):
+        path = frame.filename
+        if path.startswith("<") or _installed(path):
+            continue
+        where = f" ({os.path.relpath(path)}, line {frame.lineno})"
+        break
+    summary = first_line(error)
+    text = f"{type(error).__name__}: {summary}" if summary else type(error).__name__
+    return f"The app failed to load{where}: {text}"
+
+
+def _installed(path: str) -> bool:
+    """Whether ``path`` belongs to Python itself or an installed package."""
+    roots = {sysconfig.get_path("stdlib"), sysconfig.get_path("purelib")}
+    roots |= {sysconfig.get_path("platlib")}
+    return any(root and path.startswith(root) for root in roots)
 
 
 def _missing_extension_message(app: Flask, name: str) -> str:

@@ -7,7 +7,9 @@ one of the two files). Both are errors here, naming the files involved.
 
 from __future__ import annotations
 
+import os
 import re
+import traceback
 import typing as t
 import warnings
 from pathlib import Path
@@ -16,7 +18,9 @@ from alembic.config import Config
 from alembic.script import Script
 from alembic.script import ScriptDirectory
 
+from ..errors import first_line
 from ..errors import RevisionGraphError
+from ..errors import UnknownRevisionError
 from . import revision_cache
 
 _DUPLICATE = re.compile(r"Revision (\S+) is present more than once")
@@ -46,6 +50,11 @@ def load(script: ScriptDirectory) -> ScriptDirectory:
         except KeyError as e:
             missing = str(e.args[0]) if e.args else "?"
             raise RevisionGraphError(_missing_message(script, missing)) from None
+        except Exception as e:
+            broken = _unloadable_file(script)
+            if broken is None:
+                raise
+            raise RevisionGraphError(broken) from e
     for warning in caught:
         text = str(warning.message)
         duplicate = _DUPLICATE.search(text)
@@ -60,6 +69,45 @@ def load(script: ScriptDirectory) -> ScriptDirectory:
         if reference:
             raise RevisionGraphError(_missing_message(script, reference.group(1)))
     return script
+
+
+def check_known(
+    script: ScriptDirectory,
+    heads: t.Iterable[str],
+    database: str = "",
+    command: str = "db",
+) -> None:
+    """Raise :class:`UnknownRevisionError` if a revision the version table
+    holds (``heads``, as read from the database) is defined by no script."""
+    from alembic.script.revision import ResolutionError
+
+    for head in heads:
+        try:
+            script.revision_map.get_revision(head)
+        except ResolutionError:
+            message = unknown_revision_message(script, head, database, command)
+            raise UnknownRevisionError(message) from None
+
+
+def unknown_revision_message(
+    script: ScriptDirectory | str,
+    revision: str,
+    database: str = "",
+    command: str = "db",
+) -> str:
+    """What to say when a database is at a revision no script defines.
+
+    :param script: The scripts, or the folder of their versions.
+    """
+    label = f"Database {database!r}" if database else "The database"
+    folder = _shown(script if isinstance(script, str) else script.versions)
+    return (
+        f"{label} is at revision {revision!r}, which no script in {folder}"
+        " defines: is the code older than the database (a rolled-back deploy,"
+        " another branch)? Deploy the code that has it; if it is gone for good,"
+        f" 'flask {command} stamp --purge <revision>' records what the schema"
+        " matches."
+    )
 
 
 def current_revisions(script: ScriptDirectory, heads: tuple[str, ...]) -> list[Script]:
@@ -104,6 +152,61 @@ def _missing_message(script: ScriptDirectory, missing: str) -> str:
         f"{where} {missing!r}, which no file in the migration directory"
         " defines. Restore that revision's file, or fix down_revision."
     )
+
+
+def unrunnable(script: ScriptDirectory, action: str) -> str | None:
+    """Why a revision cannot run ``action`` (``upgrade``/``downgrade``): its
+    file cannot be executed (the revision cache executes it only now), or
+    lacks the function. Looked for after planning the steps failed."""
+    for found in script.walk_revisions():
+        path = Path(found.path)
+        try:
+            module = found.module
+            if hasattr(module, "_lazy_path"):
+                module._load()
+        except Exception as e:
+            return f"Revision {found.revision} cannot run: {load_error(path, e)}"
+        if not callable(getattr(module, action, None)):
+            return (
+                f"Revision {found.revision} cannot run: {path} has no"
+                f" {action}() function."
+            )
+    return None
+
+
+def _unloadable_file(script: ScriptDirectory) -> str | None:
+    """Which revision file cannot be loaded, and why, in one line; found by
+    loading each file (only after building the graph failed)."""
+    for path in _version_files(script):
+        try:
+            Script._from_path(script, path)
+        except Exception as e:
+            return load_error(path, e)
+    return None
+
+
+def load_error(path: Path, error: BaseException) -> str:
+    """``path, line N: cannot be loaded: <error>``, the line where known."""
+    if isinstance(error, TypeError) and "NoneType" in str(error):
+        reason = "its revision id is not set (revision = None)"
+    else:
+        summary = first_line(getattr(error, "msg", None) or error)
+        reason = f"{type(error).__name__}: {summary}".rstrip(": ")
+    line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+    if line is None:
+        for frame in traceback.extract_tb(error.__traceback__):
+            if frame.filename == os.fspath(path):
+                line = frame.lineno
+    where = f", line {line}" if line else ""
+    return f"{path}{where}: cannot be loaded: {reason}"
+
+
+def _shown(path: Path | str) -> str:
+    """``path`` relative to the working directory where it can be."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return os.fspath(path)
 
 
 def _version_files(script: ScriptDirectory) -> list[Path]:
