@@ -154,6 +154,27 @@ def revision_command(
     is_flag=True,
     help="Show what autogenerate compared, table by table.",
 )
+@click.option(
+    "--rename",
+    "renames",
+    multiple=True,
+    metavar="TABLE.OLD:NEW",
+    help="Write this dropped + added column as a rename (repeatable).",
+)
+@click.option(
+    "--rename-table",
+    "table_renames",
+    multiple=True,
+    metavar="OLD:NEW",
+    help="Write this dropped + created table as a rename (repeatable).",
+)
+@click.option(
+    "--default",
+    "defaults",
+    multiple=True,
+    metavar="TABLE.COLUMN=SQL",
+    help="Fill a new NOT NULL column's existing rows with this SQL value (repeatable).",
+)
 def migrate_command(
     directory: str | None,
     bind: tuple[str, ...],
@@ -166,6 +187,9 @@ def migrate_command(
     rev_id: str | None,
     x_arg: tuple[str, ...],
     verbose: bool,
+    renames: tuple[str, ...],
+    table_renames: tuple[str, ...],
+    defaults: tuple[str, ...],
 ) -> None:
     """Autogenerate a new revision file (alias for 'revision --autogenerate')."""
     load_api().migrate(
@@ -180,7 +204,21 @@ def migrate_command(
         list(x_arg),
         **bind_args(bind),
         verbose=verbose,
+        renames=renames,
+        table_renames=table_renames,
+        defaults=defaults,
+        ask=_ask_on_terminal if _stdin_is_terminal() else None,
     )
+
+
+def _ask_on_terminal(question: t.Any) -> bool | str | None:
+    """``migrate``'s questions about renames and NOT NULL columns."""
+    if question.kind == "value":
+        answer = click.prompt(
+            question.question, default="", show_default=False, err=True
+        )
+        return str(answer).strip() or None
+    return click.confirm(question.question, default=False, err=True)
 
 
 @db.command("edit")
