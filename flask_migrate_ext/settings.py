@@ -16,6 +16,7 @@ from .errors import SettingsError
 
 LockSetting = t.Literal[True, False, "table"]
 TransactionMode = t.Literal["per-revision", "all"]
+DataLossGuard = t.Literal["warn", "confirm", "off"]
 
 #: The ledger table's name unless ``MIGRATE_LOG_TABLE`` says otherwise.
 DEFAULT_LOG_TABLE = "flask_migrate_ext_log"
@@ -199,6 +200,17 @@ SETTINGS: tuple[Setting, ...] = (
         " or edited file is re-read; `False` executes every file on every"
         " command, as Flask-Migrate does. See [](benchmarks.md).",
     ),
+    Setting(
+        "MIGRATE_DATA_LOSS_GUARD",
+        "data_loss_guard",
+        "warn",
+        _choice("warn", "confirm", "off"),
+        "Before a run drops tables or columns that hold rows: a downgrade lists"
+        " them and needs `--yes` (exit 11 without a terminal to confirm on); an"
+        ' upgrade lists them and goes on (`"warn"`) or needs `--yes` like a'
+        ' downgrade (`"confirm"`). `"off"` checks nothing. See'
+        " [](deploying.md).",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -217,6 +229,7 @@ class Settings(t.NamedTuple):
     exclude_binds: tuple[str, ...] = ()
     schemas: tuple[str, ...] = ()
     revision_cache: bool = True
+    data_loss_guard: DataLossGuard = "warn"
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:

@@ -147,6 +147,7 @@ def _run_settings(
         timeouts=Timeouts(
             lock=settings.db_lock_timeout, statement=settings.statement_timeout
         ),
+        data_loss_guard=settings.data_loss_guard,
     )
 
 

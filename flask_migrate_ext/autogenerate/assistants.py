@@ -339,7 +339,7 @@ def _rename_table_in(
             schema,
         ):
             result.extend(old_table_ops)
-            result.append(ops.RenameTableOp(old, new, schema=schema))
+            result.append(TableRenameOp(old, new, schema=schema))
         elif op in old_table_ops or (
             isinstance(op, ops.DropTableOp)
             and (op.table_name, op.schema) == (old, schema)
@@ -348,6 +348,18 @@ def _rename_table_in(
         else:
             result.append(op)
     container.ops = result
+
+
+class TableRenameOp(ops.RenameTableOp):
+    """``rename_table`` as autogenerate's result: with a diff tuple
+    (``("rename_table", schema, old, new)``) and a reverse, which Alembic's
+    operation lacks (it never autogenerates one)."""
+
+    def to_diff_tuple(self) -> tuple[t.Any, ...]:
+        return ("rename_table", self.schema, self.table_name, self.new_table_name)
+
+    def reverse(self) -> TableRenameOp:
+        return TableRenameOp(self.new_table_name, self.table_name, schema=self.schema)
 
 
 def _render_rename_table(autogen_context: AutogenContext, op: ops.RenameTableOp) -> str:

@@ -46,6 +46,7 @@ from .options import verbose_option
 from .options import with_lock_options
 from .options import with_new_revision_options
 from .options import x_arg_option
+from .options import yes_option
 from .status_commands import status_command
 from .status_commands import verify_command
 
@@ -256,6 +257,7 @@ def merge_command(
 @tag_option
 @x_arg_option
 @with_lock_options
+@yes_option
 @click.argument("revision", default="head")
 def upgrade_command(
     directory: str | None,
@@ -266,6 +268,7 @@ def upgrade_command(
     x_arg: tuple[str, ...],
     lock_timeout: float | None,
     no_lock: bool,
+    yes: bool,
     revision: str,
 ) -> None:
     """Upgrade to a later version."""
@@ -278,6 +281,7 @@ def upgrade_command(
         **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
         **bind_args(bind),
+        confirm_data_loss=_confirm_data_loss(yes),
     )
 
 
@@ -289,6 +293,7 @@ def upgrade_command(
 @tag_option
 @x_arg_option
 @with_lock_options
+@yes_option
 @click.argument("revision", default="-1")
 def downgrade_command(
     directory: str | None,
@@ -299,6 +304,7 @@ def downgrade_command(
     x_arg: tuple[str, ...],
     lock_timeout: float | None,
     no_lock: bool,
+    yes: bool,
     revision: str,
 ) -> None:
     """Revert to a previous version."""
@@ -311,7 +317,24 @@ def downgrade_command(
         **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
         **bind_args(bind),
+        confirm_data_loss=_confirm_data_loss(yes),
     )
+
+
+def _confirm_data_loss(yes: bool) -> t.Any:
+    """``--yes``, else a question on the terminal, else refuse."""
+    if yes:
+        return True
+    if not _stdin_is_terminal():
+        return False
+
+    def confirm(losses: t.Sequence[t.Any]) -> bool:
+        click.echo("This drops data:", err=True)
+        for loss in losses:
+            click.echo(f"  {loss.describe()}", err=True)
+        return click.confirm("Go on? The data is lost.", default=False, err=True)
+
+    return confirm
 
 
 @db.command("show")
