@@ -117,7 +117,9 @@ def test_upgrade_with_confirm_setting_is_refused_without_yes(
     assert "name" not in _columns(database_url)
 
 
-def test_off_checks_nothing(make_app: AppFactory, sqlite_url: str, tmp_path: Path) -> None:
+def test_off_checks_nothing(
+    make_app: AppFactory, sqlite_url: str, tmp_path: Path
+) -> None:
     app = _app(make_app, sqlite_url, tmp_path, MIGRATE_DATA_LOSS_GUARD="off")
     result = ok(invoke(app, "upgrade"))
     assert "drops data" not in result.stderr

@@ -15,6 +15,7 @@ from helpers import AppFactory
 from helpers import invoke
 from helpers import ok
 
+
 def _name() -> dict[str, sa.Column[t.Any]]:
     return {"name": sa.Column(sa.String(50))}
 
@@ -47,7 +48,9 @@ def test_default_option_adds_fills_and_sets_not_null(
     app = make_app(database_url, columns=columns)
     ok(invoke(app, "migrate", "-m", "status", "--default", "employee.status='new'"))
     text = _newest(tmp_path)
-    add = text.index("add_column(sa.Column('status', sa.String(length=20), nullable=True)")
+    add = text.index(
+        "add_column(sa.Column('status', sa.String(length=20), nullable=True)"
+    )
     fill = text.index("op.execute(\"UPDATE employee SET status='new'\")")
     alter = text.index("alter_column('status'")
     assert add < fill < alter
@@ -60,7 +63,9 @@ def test_default_option_adds_fills_and_sets_not_null(
             values = connection.execute(sa.text("SELECT status FROM employee"))
             assert list(values.scalars()) == ["new", "new"]
         (column,) = [
-            c for c in sa.inspect(engine).get_columns("employee") if c["name"] == "status"
+            c
+            for c in sa.inspect(engine).get_columns("employee")
+            if c["name"] == "status"
         ]
         assert column["nullable"] is False
     finally:
