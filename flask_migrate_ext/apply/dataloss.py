@@ -121,14 +121,14 @@ def _losses(
                 or get_state().context_kwargs.get("version_table_schema"),
             },
         )
-        heads = context.get_current_heads()
+        heads: t.Any = context.get_current_heads()  # Alembic's hints say str
         if action == "upgrade":
             steps = script._upgrade_revs(destination, heads)
         else:
             steps = script._downgrade_revs(destination, heads)
         inspector = sa.inspect(connection)
         for step in steps:
-            revision = step.revision.revision  # type: ignore[attr-defined]
+            revision = step.revision.revision
             for table, column, table_schema in _dropped(
                 step.migration_fn, connection.dialect, target.name, revision
             ):

@@ -35,7 +35,7 @@ class _Recorder(Operations):
         self._found.append(operation)
 
     @contextlib.contextmanager
-    def batch_alter_table(  # type: ignore[override]
+    def batch_alter_table(
         self, table_name: str, schema: str | None = None, *args: t.Any, **kw: t.Any
     ) -> t.Iterator[BatchOperations]:
         yield _BatchRecorder(self.migration_context, table_name, schema, self._found)
