@@ -157,6 +157,8 @@ def test_bad_setting_is_refused(
 def test_sql_mode_is_not_guarded(
     make_app: AppFactory, sqlite_url: str, tmp_path: Path
 ) -> None:
-    app = _app(make_app, sqlite_url, tmp_path, MIGRATE_DATA_LOSS_GUARD="confirm")
-    result = ok(invoke(app, "upgrade", "--sql"))
+    app = _app(make_app, sqlite_url, tmp_path)
+    result = ok(invoke(app, "downgrade", "--sql", "r1:base"))
+    assert "DROP TABLE employee" in result.stdout
     assert "drops data" not in result.stderr
+    assert "employee" in table_names(sqlite_url)
