@@ -40,6 +40,9 @@ class ExitCode(enum.IntEnum):
     #: The migration lock was lost while the run held it (a dropped
     #: connection); the run stopped before its next revision.
     LOCK_LOST = 10
+    #: The run would drop tables or columns holding rows, and that was not
+    #: confirmed (``--yes``); nothing was run.
+    DATA_LOSS_REFUSED = 11
     #: Stopped by Ctrl-C (SIGINT).
     INTERRUPTED = 130
     #: Stopped by SIGTERM.
@@ -209,6 +212,29 @@ class LockLostError(MigrateError):
     dropped its connection). The run stopped before its next revision."""
 
     exit_code = ExitCode.LOCK_LOST
+
+
+class DataLossRefusedError(MigrateError):
+    """The run would drop tables or columns that hold rows, and that was not
+    confirmed. Nothing was run.
+
+    :attr:`losses` holds what would be lost (see
+    :class:`~flask_migrate_ext.apply.dataloss.DataLoss`).
+    """
+
+    exit_code = ExitCode.DATA_LOSS_REFUSED
+
+    def __init__(self, message: str, losses: t.Sequence[t.Any] = ()) -> None:
+        super().__init__(message)
+        self.losses = list(losses)
+
+
+class RewriteRequestError(MigrateError):
+    """``migrate`` was asked for a rename or a default (``--rename``,
+    ``--rename-table``, ``--default``) that matches no change autogenerate
+    found, or that is written wrongly. Nothing was written."""
+
+    exit_code = ExitCode.USAGE
 
 
 class GraphvizNotFoundError(MigrateError):

@@ -17,6 +17,7 @@ from .errors import SettingsError
 LockSetting = t.Literal[True, False, "table"]
 TransactionMode = t.Literal["per-revision", "all"]
 GuardMode = t.Literal["off", "warn", "error"]
+DataLossGuard = t.Literal["warn", "confirm", "off"]
 
 #: The ledger table's name unless ``MIGRATE_LOG_TABLE`` says otherwise.
 DEFAULT_LOG_TABLE = "flask_migrate_ext_log"
@@ -252,6 +253,17 @@ SETTINGS: tuple[Setting, ...] = (
         " `PendingMigrationsError` until `flask db upgrade` has run. Off while"
         " `flask db` commands run. See [](deploying.md#pending-migrations).",
     ),
+    Setting(
+        "MIGRATE_DATA_LOSS_GUARD",
+        "data_loss_guard",
+        "warn",
+        _choice("warn", "confirm", "off"),
+        "Before a run drops tables or columns that hold rows: a downgrade lists"
+        " them and needs `--yes` (exit 11 without a terminal to confirm on); an"
+        ' upgrade lists them and goes on (`"warn"`) or needs `--yes` like a'
+        ' downgrade (`"confirm"`). `"off"` checks nothing. See'
+        " [](deploying.md).",
+    ),
 )
 
 _BY_KEY = {setting.key: setting for setting in SETTINGS}
@@ -272,6 +284,7 @@ class Settings(t.NamedTuple):
     schemas: tuple[str, ...] = ()
     revision_cache: bool = True
     guard: GuardMode = "off"
+    data_loss_guard: DataLossGuard = "warn"
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:

@@ -155,6 +155,7 @@ def _run_settings(
             statement=settings.statement_timeout,
             retries=settings.db_lock_retries,
         ),
+        data_loss_guard=settings.data_loss_guard,
     )
 
 

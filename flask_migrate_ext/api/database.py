@@ -11,6 +11,7 @@ import typing as t
 import sqlalchemy as sa
 
 from .. import errors
+from ..apply.dataloss import Confirm
 from ..apply.lock import LockTarget
 from ..apply.lock import migration_lock
 from ..apply.runner import resolve as resolve_run
@@ -48,6 +49,7 @@ def upgrade(
     lock_timeout: float | None = None,
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
+    confirm_data_loss: Confirm = False,
 ) -> RunResult:
     """Upgrade the database to a later revision.
 
@@ -59,10 +61,20 @@ def upgrade(
     :param binds: With several databases, work on these only (``--bind``).
     :param schemas: PostgreSQL tenant schemas to upgrade one after another,
         each with its own version table; ``MIGRATE_SCHEMAS`` by default.
+    :param confirm_data_loss: When the run drops tables or columns holding
+        rows and ``MIGRATE_DATA_LOSS_GUARD = "confirm"``: go on (``True``),
+        refuse (``False``), or ask this callable, given the
+        :class:`~flask_migrate_ext.apply.dataloss.DataLoss` list.
     :return: The steps applied.
+    :raises DataLossRefusedError: Rows would be lost and that was not
+        confirmed; nothing ran.
+
+    .. versionchanged:: 0.1
+        ``confirm_data_loss``.
     """
     config = _config(directory, x_arg)
     settings = _run_settings(get_state(), lock, lock_timeout)
+    settings = dataclasses.replace(settings, confirm_data_loss=confirm_data_loss)
     return _run_in_schemas(
         schemas,
         sql,
@@ -82,6 +94,7 @@ def downgrade(
     lock_timeout: float | None = None,
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
+    confirm_data_loss: Confirm = False,
 ) -> RunResult:
     """Revert the database to an earlier revision, one step back by default.
 
@@ -89,12 +102,21 @@ def downgrade(
     :param lock_timeout: Seconds to wait for the lock; see :func:`upgrade`.
     :param binds: See :func:`upgrade`.
     :param schemas: See :func:`upgrade`.
+    :param confirm_data_loss: When the downgrade drops tables or columns
+        holding rows: go on (``True``), refuse (``False``, the default), or
+        ask this callable; see :func:`upgrade`.
     :return: The steps reverted.
+    :raises DataLossRefusedError: Rows would be lost and that was not
+        confirmed; nothing ran.
+
+    .. versionchanged:: 0.1
+        ``confirm_data_loss``.
     """
     if sql and revision == "-1":
         revision = "head:-1"
     config = _config(directory, x_arg)
     settings = _run_settings(get_state(), lock, lock_timeout)
+    settings = dataclasses.replace(settings, confirm_data_loss=confirm_data_loss)
     return _run_in_schemas(
         schemas,
         sql,

@@ -11,6 +11,11 @@ from alembic.util import CommandError
 
 from .. import errors
 from ..autogenerate import diagnostics
+from ..autogenerate.assistants import Ask
+from ..autogenerate.assistants import Assistant
+from ..autogenerate.assistants import parse_column_rename
+from ..autogenerate.assistants import parse_default
+from ..autogenerate.assistants import parse_table_rename
 from ..report import report
 from ..scripts import envfile
 from ..scripts.config import build_config
@@ -19,6 +24,7 @@ from ..scripts.envfile import EnvUpgrade
 from ..scripts.envfile import TEMPLATES_DIR
 from ..state import get_state
 from ..state import resolve_directory
+from ..state import running
 
 if t.TYPE_CHECKING:
     pass
@@ -133,6 +139,7 @@ def _write_revision(
     message: str | None,
     autogenerate: bool,
     verbose: bool = False,
+    assistant: Assistant | None = None,
     **options: t.Any,
 ) -> str | None:
     opts = ["autogenerate"] if autogenerate else None
@@ -146,7 +153,10 @@ def _write_revision(
     hint = envfile.outdated_hint(location, state.command)
     if hint is not None:
         report(hint)
-    with diagnostics.watching() as watcher:
+    with (
+        diagnostics.watching() as watcher,
+        running(revision_watcher=assistant or Assistant(command=state.command)),
+    ):
         try:
             script = alembic_command.revision(
                 config, message, autogenerate=True, **options
@@ -176,6 +186,10 @@ def migrate(
     *,
     binds: t.Sequence[str] | None = None,
     verbose: bool = False,
+    renames: t.Sequence[str] = (),
+    table_renames: t.Sequence[str] = (),
+    defaults: t.Mapping[str, str] | t.Sequence[str] | None = None,
+    ask: Ask | None = None,
 ) -> str | None:
     """Autogenerate a new revision file (``revision --autogenerate``).
 
@@ -183,16 +197,47 @@ def migrate(
     made by ``db.create_all()``), as is a revision that adds or drops
     unnamed constraints.
 
+    A column dropped and one of compatible type added to the same table (or
+    a table dropped and one with the same columns created) may be a rename:
+    named in ``renames``/``table_renames``, or confirmed by ``ask``, it is
+    written as ``alter_column(..., new_column_name=...)``/``rename_table``
+    instead of drop + add; otherwise it is reported. A NOT NULL column
+    without a default added to an existing table, given a value in
+    ``defaults`` or by ``ask``, is added nullable, filled, then set NOT NULL.
+    See the "Autogenerate" docs.
+
     :param verbose: Report the comparison table by table.
+    :param renames: Column renames, ``"table.old:new"``.
+    :param table_renames: Table renames, ``"old:new"``.
+    :param defaults: SQL values for new NOT NULL columns, by
+        ``"table.column"`` (or ``"table.column=VALUE"`` strings).
+    :param ask: Asked about every other candidate: a
+        :class:`~flask_migrate_ext.autogenerate.assistants.ColumnRename` or
+        ``TableRename`` (answer ``True`` to rename), or a ``NotNullColumn``
+        (answer the SQL value, or ``None``).
     :return: The path of the new file, or ``None`` when the models match the
         database (then no file is written).
+    :raises RewriteRequestError: A rename or default matching no change.
+
+    .. versionchanged:: 0.1
+        ``renames``, ``table_renames``, ``defaults`` and ``ask``.
     """
+    if defaults is not None and not isinstance(defaults, t.Mapping):
+        defaults = dict(parse_default(text) for text in defaults)
+    assistant = Assistant(
+        column_renames=[parse_column_rename(text) for text in renames],
+        table_renames=[parse_table_rename(text) for text in table_renames],
+        defaults={name: value for name, value in (defaults or {}).items()},
+        ask=ask,
+        command=get_state().command,
+    )
     return _write_revision(
         directory,
         x_arg,
         message,
         autogenerate=True,
         verbose=verbose,
+        assistant=assistant,
         sql=sql,
         head=head,
         splice=splice,

@@ -28,6 +28,7 @@ from ..report import report
 from ..scripts import graph
 from ..state import running
 from . import blocking
+from . import dataloss
 from .interrupt import cancellable
 from .interrupt import server_canceller
 from .ledger import DEFAULT_TABLE
@@ -96,6 +97,10 @@ class RunSettings:
     command: str = "db"
     #: Server-side lock and statement timeouts for each revision.
     timeouts: Timeouts = dataclasses.field(default_factory=Timeouts)
+    #: ``MIGRATE_DATA_LOSS_GUARD``: what to do before dropping rows.
+    data_loss_guard: dataloss.GuardMode = "warn"
+    #: Go on when the guard asks (``--yes``), or ask this callable.
+    confirm_data_loss: dataloss.Confirm = False
 
 
 @dataclasses.dataclass
@@ -223,6 +228,8 @@ def run(
                     probe="held" if settings.lock else None,
                     inspect=inspector(script, target),
                 )
+        if not sql:
+            _guard_data_loss(script, action, destination, settings)
         for attempt in itertools.count(1):
             try:
                 with (
@@ -252,6 +259,21 @@ def run(
         at = ", ".join(result.initial or ()) or "base"
         report(f"Nothing to {action}: the database is at {at}.")
     return result
+
+
+def _guard_data_loss(
+    script: ScriptDirectory, action: Action, destination: t.Any, settings: RunSettings
+) -> None:
+    """Refuse or report dropping rows, before env.py runs (see :mod:`.dataloss`)."""
+    dataloss.guard(
+        script,
+        action,
+        destination,
+        settings.targets,
+        settings.data_loss_guard,
+        settings.confirm_data_loss,
+        settings.command,
+    )
 
 
 def resolve(

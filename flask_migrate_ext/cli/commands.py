@@ -46,6 +46,7 @@ from .options import verbose_option
 from .options import with_lock_options
 from .options import with_new_revision_options
 from .options import x_arg_option
+from .options import yes_option
 from .status_commands import status_command
 from .status_commands import verify_command
 
@@ -154,6 +155,27 @@ def revision_command(
     is_flag=True,
     help="Show what autogenerate compared, table by table.",
 )
+@click.option(
+    "--rename",
+    "renames",
+    multiple=True,
+    metavar="TABLE.OLD:NEW",
+    help="Write this dropped + added column as a rename (repeatable).",
+)
+@click.option(
+    "--rename-table",
+    "table_renames",
+    multiple=True,
+    metavar="OLD:NEW",
+    help="Write this dropped + created table as a rename (repeatable).",
+)
+@click.option(
+    "--default",
+    "defaults",
+    multiple=True,
+    metavar="TABLE.COLUMN=SQL",
+    help="Fill a new NOT NULL column's existing rows with this SQL value (repeatable).",
+)
 def migrate_command(
     directory: str | None,
     bind: tuple[str, ...],
@@ -166,6 +188,9 @@ def migrate_command(
     rev_id: str | None,
     x_arg: tuple[str, ...],
     verbose: bool,
+    renames: tuple[str, ...],
+    table_renames: tuple[str, ...],
+    defaults: tuple[str, ...],
 ) -> None:
     """Autogenerate a new revision file (alias for 'revision --autogenerate')."""
     load_api().migrate(
@@ -180,7 +205,21 @@ def migrate_command(
         list(x_arg),
         **bind_args(bind),
         verbose=verbose,
+        renames=renames,
+        table_renames=table_renames,
+        defaults=defaults,
+        ask=_ask_on_terminal if _stdin_is_terminal() else None,
     )
+
+
+def _ask_on_terminal(question: t.Any) -> bool | str | None:
+    """``migrate``'s questions about renames and NOT NULL columns."""
+    if question.kind == "value":
+        answer = click.prompt(
+            question.question, default="", show_default=False, err=True
+        )
+        return str(answer).strip() or None
+    return click.confirm(question.question, default=False, err=True)
 
 
 @db.command("edit")
@@ -218,6 +257,7 @@ def merge_command(
 @tag_option
 @x_arg_option
 @with_lock_options
+@yes_option
 @click.argument("revision", default="head")
 def upgrade_command(
     directory: str | None,
@@ -228,6 +268,7 @@ def upgrade_command(
     x_arg: tuple[str, ...],
     lock_timeout: float | None,
     no_lock: bool,
+    yes: bool,
     revision: str,
 ) -> None:
     """Upgrade to a later version."""
@@ -240,6 +281,7 @@ def upgrade_command(
         **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
         **bind_args(bind),
+        confirm_data_loss=_confirm_data_loss(yes),
     )
 
 
@@ -251,6 +293,7 @@ def upgrade_command(
 @tag_option
 @x_arg_option
 @with_lock_options
+@yes_option
 @click.argument("revision", default="-1")
 def downgrade_command(
     directory: str | None,
@@ -261,6 +304,7 @@ def downgrade_command(
     x_arg: tuple[str, ...],
     lock_timeout: float | None,
     no_lock: bool,
+    yes: bool,
     revision: str,
 ) -> None:
     """Revert to a previous version."""
@@ -273,7 +317,24 @@ def downgrade_command(
         **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
         **bind_args(bind),
+        confirm_data_loss=_confirm_data_loss(yes),
     )
+
+
+def _confirm_data_loss(yes: bool) -> t.Any:
+    """``--yes``, else a question on the terminal, else refuse."""
+    if yes:
+        return True
+    if not _stdin_is_terminal():
+        return False
+
+    def confirm(losses: t.Sequence[t.Any]) -> bool:
+        click.echo("This drops data:", err=True)
+        for loss in losses:
+            click.echo(f"  {loss.describe()}", err=True)
+        return click.confirm("Go on? The data is lost.", default=False, err=True)
+
+    return confirm
 
 
 @db.command("show")

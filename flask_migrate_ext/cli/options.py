@@ -131,6 +131,14 @@ lock_options = [
 ]
 
 
+yes_option = click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Go on when the run drops tables or columns holding rows (for scripts).",
+)
+
+
 def with_lock_options(f: F) -> F:
     for option in reversed(lock_options):
         f = option(f)

@@ -425,7 +425,7 @@ def test_autogenerate(tmp_path: Path) -> None:
     message = "Rename employee name to full_name"
     flask_ok(renamed, "--app", "example", "db", "migrate", "-m", message)
     python = [b for b in blocks(page) if b.lang == "python"]
-    assert len(python) == 5
+    assert len(python) == 7
     for block in python:
         # The example app's files are the repository's own.
         where = ROOT if "example_app/" in (block.marker or "") else renamed
