@@ -40,6 +40,9 @@ class ExitCode(enum.IntEnum):
     #: The migration lock was lost while the run held it (a dropped
     #: connection); the run stopped before its next revision.
     LOCK_LOST = 10
+    #: ``lint``: a revision script has an operation that loses data, fails on
+    #: a table with rows or locks it (or, with ``--strict``, a warning).
+    LINT_FAILED = 12
     #: Stopped by Ctrl-C (SIGINT).
     INTERRUPTED = 130
     #: Stopped by SIGTERM.
@@ -193,6 +196,19 @@ class LockLostError(MigrateError):
     dropped its connection). The run stopped before its next revision."""
 
     exit_code = ExitCode.LOCK_LOST
+
+
+class LintFailedError(MigrateError):
+    """``lint`` found errors in revision scripts (or warnings, when strict).
+
+    :attr:`result` holds the :class:`~flask_migrate_ext.api.LintResult`.
+    """
+
+    exit_code = ExitCode.LINT_FAILED
+
+    def __init__(self, message: str, result: t.Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class GraphvizNotFoundError(MigrateError):
