@@ -1,7 +1,7 @@
 """``lint``: the operations of revision scripts, judged by the lint rules.
 
 Nothing connects to a database: each script's ``upgrade()`` runs against a
-recording ``op`` (:mod:`flask_migrate_ext.lint.recorder`) for the dialect of
+recording ``op`` (:mod:`flask_migrate_ext.linting.recorder`) for the dialect of
 the app's database URL, so PostgreSQL-only rules apply when the app's
 database is PostgreSQL.
 """
@@ -14,14 +14,10 @@ import typing as t
 from alembic.util import CommandError
 
 from .. import errors
-from ..lint.findings import LintFinding
-from ..lint.findings import LintResult
-from ..lint.linter import Database
-from ..lint.linter import lint_script
-from ..lint.recorder import dialect_of
-from ..state import database_names
-from ..state import get_engine
-from ..state import get_state
+from ..linting.findings import LintFinding
+from ..linting.findings import LintResult
+from ..linting.linter import databases
+from ..linting.linter import lint_scripts
 from .base import _config
 from .base import _scripts
 from .base import _user_facing
@@ -29,9 +25,6 @@ from .base import _user_facing
 if t.TYPE_CHECKING:
     from alembic.script import Script
     from alembic.script import ScriptDirectory
-
-#: The dialects ``dialect=`` / ``--dialect`` accepts.
-DIALECTS = ("mariadb", "mssql", "mysql", "oracle", "postgresql", "sqlite")
 
 
 @_user_facing
@@ -64,36 +57,10 @@ def lint(
     config = _config(directory, needs_db=False)
     script = _scripts(config)
     selected = _select(script, revisions, since)
-    result = lint_scripts(selected, _databases(dialect), strict=strict)
+    result = lint_scripts(selected, databases(dialect), strict=strict)
     if result.failed:
         raise errors.LintFailedError(_failure(result), result)
     return result
-
-
-def lint_scripts(
-    scripts: t.Sequence[Script], databases: t.Sequence[Database], strict: bool = False
-) -> LintResult:
-    """Lint ``scripts`` (oldest first) for ``databases``."""
-    findings: list[LintFinding] = []
-    suppressed: list[LintFinding] = []
-    for sc in scripts:
-        with open(sc.path, encoding="utf-8") as f:
-            source = f.read()
-        found = lint_script(
-            sc.revision, sc.path, source, sc.module.upgrade, databases
-        )
-        findings.extend(sorted(found.findings, key=_by_line))
-        suppressed.extend(sorted(found.suppressed, key=_by_line))
-    return LintResult(
-        revisions=tuple(sc.revision for sc in scripts),
-        findings=tuple(findings),
-        suppressed=tuple(suppressed),
-        strict=strict,
-    )
-
-
-def _by_line(finding: LintFinding) -> tuple[int, str]:
-    return (finding.line or 0, finding.code)
 
 
 def _failure(result: LintResult) -> str:
@@ -153,30 +120,4 @@ def _find(script: ScriptDirectory, every: list[Script], given: str) -> Script:
     return found
 
 
-def _databases(dialect: str | None) -> list[Database]:
-    """The databases scripts migrate and their dialects, the default first."""
-    if dialect is not None:
-        if dialect not in DIALECTS:
-            raise errors.CommandFailedError(
-                f"Unknown dialect {dialect!r}: use one of {', '.join(DIALECTS)}."
-            )
-        names = _names_if_configured() or [""]
-        return [Database(name, dialect) for name in names]
-    state = get_state()
-    if state.db is None:
-        raise errors.NotInitializedError(
-            "Migrate was not given a database, so the dialect to lint for is"
-            " unknown: pass --dialect (dialect=...)."
-        )
-    return [
-        Database(name, dialect_of(get_engine(state, name).url))
-        for name in database_names()
-    ]
-
-
-def _names_if_configured() -> list[str]:
-    state = get_state()
-    return database_names() if state.db is not None else []
-
-
-__all__ = ["DIALECTS", "lint", "lint_scripts", "LintFinding", "LintResult"]
+__all__ = ["lint", "LintFinding", "LintResult"]

@@ -13,6 +13,7 @@ import typing as t
 
 import click
 
+from ..errors import ExitCode
 from ..errors import LintFailedError
 from . import output
 from .boundary import migrate_command
@@ -23,8 +24,8 @@ from .options import json_option
 from .options import load_api
 
 if t.TYPE_CHECKING:
-    from ..lint.findings import LintFinding
-    from ..lint.findings import LintResult
+    from ..linting.findings import LintFinding
+    from ..linting.findings import LintResult
 
 #: Kept here so ``flask --help`` need not import the API for the choices.
 _DIALECTS = ("mariadb", "mssql", "mysql", "oracle", "postgresql", "sqlite")
@@ -61,6 +62,8 @@ def lint_command(
     Exits 12 when an error is found (or a warning, with --strict), 0 when
     only warnings are. Nothing connects to the database.
     """
+    if revisions and since is not None:
+        raise click.UsageError("Give REVISIONS or --since, not both.")
     try:
         result = load_api().lint(
             directory_arg(directory),
@@ -139,6 +142,7 @@ def lint_json(result: LintResult) -> str:
     return output.to_json(
         "lint",
         ok=not result.failed,
+        exit_code=int(ExitCode.LINT_FAILED if result.failed else ExitCode.OK),
         strict=result.strict,
         revisions=list(result.revisions),
         errors=len(result.errors),

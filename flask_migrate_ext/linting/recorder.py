@@ -281,7 +281,7 @@ def _serving_op(recorder: Recorder) -> t.Iterator[None]:
     try:
         yield
     finally:
-        for (globals_, _), before in zip(modules, saved):
+        for (globals_, _), before in zip(modules, saved, strict=True):
             globals_.update(before)
 
 

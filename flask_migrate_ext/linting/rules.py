@@ -46,7 +46,7 @@ class Seen:
     #: The tables created earlier in the same revision (schema, name).
     created: frozenset[TableKey]
     #: Every operation of the revision, in order.
-    ops: tuple[RecordedOp, ...]
+    all_ops: tuple[RecordedOp, ...]
 
     @property
     def op(self) -> ops.MigrateOperation:
@@ -121,7 +121,7 @@ def _renamed_by(seen: Seen, drop: ops.DropColumnOp) -> list[str]:
     """Columns added to the table ``drop`` drops from, in the same revision."""
     return [
         other.operation.column.name
-        for other in seen.ops
+        for other in seen.all_ops
         if isinstance(other.operation, ops.AddColumnOp)
         and other.operation.table_name == drop.table_name
         and other.operation.schema == drop.schema
@@ -313,32 +313,35 @@ def index_not_concurrent(seen: Seen) -> t.Iterator[Hit]:
         )
 
 
-#: Alembic's constraint_type -> (the op function, what it adds).
-_CONSTRAINTS = {
-    "unique": ("create_unique_constraint", "unique constraint"),
-    "check": ("create_check_constraint", "check constraint"),
-    "primary": ("create_primary_key", "primary key"),
+_TABLE_CONSTRAINT_OPS = (
+    ops.CreateUniqueConstraintOp,
+    ops.CreateCheckConstraintOp,
+    ops.CreatePrimaryKeyOp,
+)
+#: The op function, and what it adds.
+_CONSTRAINTS: dict[type[ops.AddConstraintOp], tuple[str, str]] = {
+    ops.CreateUniqueConstraintOp: ("create_unique_constraint", "unique constraint"),
+    ops.CreateCheckConstraintOp: ("create_check_constraint", "check constraint"),
+    ops.CreatePrimaryKeyOp: ("create_primary_key", "primary key"),
 }
 
 
 @rule("FMX008", "error", "Adding a constraint to an existing table")
 def constraint_validation(seen: Seen) -> t.Iterator[Hit]:
     op = seen.op
-    if seen.dialect == "sqlite" or not isinstance(op, ops.AddConstraintOp):
+    if seen.dialect == "sqlite":
         return
     if isinstance(op, ops.CreateForeignKeyOp):
         table, schema = op.source_table, op.kw.get("source_schema")
         function, kind = "create_foreign_key", "foreign key"
+    elif isinstance(op, _TABLE_CONSTRAINT_OPS):
+        table, schema = op.table_name, op.schema
+        function, kind = _CONSTRAINTS[type(op)]
     else:
-        table, schema = op.table_name, getattr(op, "schema", None)
-        function, kind = _CONSTRAINTS.get(
-            str(op.constraint_type), ("add constraint", "constraint")
-        )
+        return
     if not seen.existing(table, schema):
         return
-    kw = getattr(op, "kw", {})
-    not_valid = seen.dialect == "postgresql" and kw.get("postgresql_not_valid")
-    if not_valid:
+    if seen.dialect == "postgresql" and op.kw.get("postgresql_not_valid"):
         return
     if isinstance(op, ops.CreateForeignKeyOp | ops.CreateCheckConstraintOp):
         hint = (
@@ -415,7 +418,8 @@ def sqlite_needs_batch(seen: Seen) -> t.Iterator[Hit]:
             return
         what = _call("alter_column", op.table_name, op.column_name)
     elif isinstance(op, ops.AddConstraintOp | ops.DropConstraintOp):
-        what = f"{type(op).__name__} on {op.constraint_name!r}"
+        name = getattr(op, "constraint_name", None)
+        what = f"{type(op).__name__} on {name!r}"
     else:
         return
     yield Hit(

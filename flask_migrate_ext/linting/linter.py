@@ -7,11 +7,23 @@ import dataclasses
 import inspect
 import typing as t
 
+from .. import errors
+from ..state import database_names
+from ..state import get_engine
+from ..state import get_state
 from . import rules
 from .comments import Allowances
 from .findings import LintFinding
+from .findings import LintResult
+from .recorder import dialect_of
 from .recorder import record
 from .recorder import Recording
+
+if t.TYPE_CHECKING:
+    from alembic.script import Script
+
+#: The dialects ``dialect=`` / ``--dialect`` accepts.
+DIALECTS = ("mariadb", "mssql", "mysql", "oracle", "postgresql", "sqlite")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +50,7 @@ def _takes_database_name(function: t.Callable[..., t.Any]) -> bool:
     except (TypeError, ValueError):
         return False
     return any(
-        p.default is p.empty
-        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         for p in parameters
     )
 
@@ -51,8 +62,7 @@ def recordings(
     script (named ``None`` for a single-database one)."""
     if _takes_database_name(upgrade):
         return [
-            (db.name, record(upgrade, path, db.dialect, (db.name,)))
-            for db in databases
+            (db.name, record(upgrade, path, db.dialect, (db.name,))) for db in databases
         ]
     return [(None, record(upgrade, path, databases[0].dialect))]
 
@@ -102,3 +112,53 @@ def lint_script(
             else:
                 result.findings.append(finding)
     return result
+
+
+def lint_scripts(
+    scripts: t.Sequence[Script], databases: t.Sequence[Database], strict: bool = False
+) -> LintResult:
+    """Lint ``scripts`` (oldest first) for ``databases``."""
+    findings: list[LintFinding] = []
+    suppressed: list[LintFinding] = []
+    for sc in scripts:
+        with open(sc.path, encoding="utf-8") as f:
+            source = f.read()
+        found = lint_script(sc.revision, sc.path, source, sc.module.upgrade, databases)
+        findings.extend(sorted(found.findings, key=_by_line))
+        suppressed.extend(sorted(found.suppressed, key=_by_line))
+    return LintResult(
+        revisions=tuple(sc.revision for sc in scripts),
+        findings=tuple(findings),
+        suppressed=tuple(suppressed),
+        strict=strict,
+    )
+
+
+def _by_line(finding: LintFinding) -> tuple[int, str]:
+    return (finding.line or 0, finding.code)
+
+
+def databases(dialect: str | None = None) -> list[Database]:
+    """The databases scripts migrate and their dialects, the default first."""
+    if dialect is not None:
+        if dialect not in DIALECTS:
+            raise errors.CommandFailedError(
+                f"Unknown dialect {dialect!r}: use one of {', '.join(DIALECTS)}."
+            )
+        names = _names_if_configured() or [""]
+        return [Database(name, dialect) for name in names]
+    state = get_state()
+    if state.db is None:
+        raise errors.NotInitializedError(
+            "Migrate was not given a database, so the dialect to lint for is"
+            " unknown: pass --dialect (dialect=...)."
+        )
+    return [
+        Database(name, dialect_of(get_engine(state, name).url))
+        for name in database_names()
+    ]
+
+
+def _names_if_configured() -> list[str]:
+    state = get_state()
+    return database_names() if state.db is not None else []
