@@ -86,7 +86,8 @@ ALL_COMMANDS_FM = {
 }
 #: Ours alone: mark a partially applied revision as dealt with, bring env.py
 #: up to date, drop our own tables to switch back to Flask-Migrate, draw the
-#: revision graph, say where each database stands, check applied scripts.
+#: revision graph, say where each database stands, check applied scripts,
+#: lint revision scripts.
 ALL_COMMANDS = ALL_COMMANDS_FM | {
     "resolve",
     "upgrade-env",
@@ -94,6 +95,7 @@ ALL_COMMANDS = ALL_COMMANDS_FM | {
     "graph",
     "status",
     "verify",
+    "lint",
 }
 
 D = {"-d", "--directory"}
