@@ -96,7 +96,9 @@ def lint_text(result: LintResult) -> str:
         if finding.path != current:
             current = finding.path
             lines.append(f"{finding.revision} {_where(finding.path)}")
-        database = f" [{finding.database or 'default'}]" if finding.database else ""
+        database = ""
+        if finding.database is not None:  # a multiple-database script
+            database = f" [{finding.database or 'default'}]"
         line = f"line {finding.line}" if finding.line is not None else "line ?"
         lines.append(
             f"  {line}: {finding.code} {finding.severity}{database}: {finding.message}."

@@ -123,7 +123,8 @@ def lint_scripts(
     for sc in scripts:
         with open(sc.path, encoding="utf-8") as f:
             source = f.read()
-        found = lint_script(sc.revision, sc.path, source, sc.module.upgrade, databases)
+        upgrade = getattr(sc.module, "upgrade", None) or _no_upgrade
+        found = lint_script(sc.revision, sc.path, source, upgrade, databases)
         findings.extend(sorted(found.findings, key=_by_line))
         suppressed.extend(sorted(found.suppressed, key=_by_line))
     return LintResult(
@@ -132,6 +133,10 @@ def lint_scripts(
         suppressed=tuple(suppressed),
         strict=strict,
     )
+
+
+def _no_upgrade() -> None:
+    raise AttributeError("the script defines no upgrade()")
 
 
 def _by_line(finding: LintFinding) -> tuple[int, str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import os
 import sys
@@ -69,9 +70,14 @@ class _Positions:
 
     def __init__(self, path: str) -> None:
         self.path = os.path.normcase(os.path.realpath(path))
+        self._seen: dict[str, bool] = {}
 
     def _is_script(self, filename: str) -> bool:
-        return os.path.normcase(os.path.realpath(filename)) == self.path
+        known = self._seen.get(filename)
+        if known is None:  # realpath per frame would dominate the lint's time
+            known = os.path.normcase(os.path.realpath(filename)) == self.path
+            self._seen[filename] = known
+        return known
 
     def find(self) -> tuple[int | None, int | None]:
         frame: types.FrameType | None = sys._getframe(1)
@@ -230,9 +236,15 @@ def offline_context(dialect: str) -> MigrationContext:
     """Alembic's offline migration context for ``dialect``: SQL goes to a
     buffer nobody reads, and nothing connects."""
     return MigrationContext.configure(
-        dialect_name=dialect,
+        dialect=_dialect(dialect),
         opts={"as_sql": True, "output_buffer": io.StringIO()},
     )
+
+
+@functools.cache
+def _dialect(name: str) -> sa.Dialect:
+    """One dialect object per name: making one is most of a context's cost."""
+    return sa.make_url(f"{name}://").get_dialect()()
 
 
 def record(
