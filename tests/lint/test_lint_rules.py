@@ -310,3 +310,17 @@ def test_allow_comments_suppress_only_what_they_name(
     found = lint_upgrade(app, upgrade)
     assert codes(found) == left
     assert found.failed
+
+
+def test_a_script_without_upgrade_is_reported(app: Flask) -> None:
+    versions = Path("migrations/versions")
+    write_revision(versions, "a1", None, BASE, "pass")
+    (versions / "b2.py").write_text(
+        "revision = 'b2'\ndown_revision = 'a1'\nbranch_labels = None\n"
+        "depends_on = None\n"
+    )
+    with app.app_context():
+        result = lint(revisions=["b2"], strict=False)
+    (finding,) = result.findings
+    assert finding.code == "FMX000"
+    assert "defines no upgrade()" in finding.message
