@@ -21,6 +21,7 @@ from .errors import DirectoryExistsError
 from .errors import DirectoryNotFoundError
 from .errors import ExitCode
 from .errors import GraphvizNotFoundError
+from .errors import LintFailedError
 from .errors import LockLostError
 from .errors import LockTimeoutError
 from .errors import MigrateError
@@ -56,6 +57,9 @@ if t.TYPE_CHECKING:
     from .api import graph as graph
     from .api import HistoryGraph as HistoryGraph
     from .api import init as init
+    from .api import lint as lint
+    from .api import LintFinding as LintFinding
+    from .api import LintResult as LintResult
     from .api import merge as merge
     from .api import migrate as migrate
     from .api import resolve as resolve
@@ -100,6 +104,7 @@ _API_FUNCTIONS = frozenset(
         "heads",
         "history",
         "init",
+        "lint",
         "list_templates",
         "merge",
         "migrate",
@@ -135,6 +140,8 @@ _LAZY = {
     "RevisionStatus": "api",
     "Finding": "api",
     "VerifyResult": "api",
+    "LintResult": "api",
+    "LintFinding": "api",
     "Accepted": "api",
     "catch_errors": "compat",
     "log": "compat",
@@ -203,6 +210,9 @@ __all__ = [
     "NotUpToDateError",
     "PendingMigrationsError",
     "PartiallyAppliedError",
+    "LintFailedError",
+    "LintFinding",
+    "LintResult",
     "LockLostError",
     "LockTimeoutError",
     "Revision",

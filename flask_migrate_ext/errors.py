@@ -43,6 +43,9 @@ class ExitCode(enum.IntEnum):
     #: The run would drop tables or columns holding rows, and that was not
     #: confirmed (``--yes``); nothing was run.
     DATA_LOSS_REFUSED = 11
+    #: ``lint``: a revision script has an operation that loses data, fails on
+    #: a table with rows or locks it (or, with ``--strict``, a warning).
+    LINT_FAILED = 12
     #: Stopped by Ctrl-C (SIGINT).
     INTERRUPTED = 130
     #: Stopped by SIGTERM.
@@ -235,6 +238,19 @@ class RewriteRequestError(MigrateError):
     found, or that is written wrongly. Nothing was written."""
 
     exit_code = ExitCode.USAGE
+
+
+class LintFailedError(MigrateError):
+    """``lint`` found errors in revision scripts (or warnings, when strict).
+
+    :attr:`result` holds the :class:`~flask_migrate_ext.api.LintResult`.
+    """
+
+    exit_code = ExitCode.LINT_FAILED
+
+    def __init__(self, message: str, result: t.Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class GraphvizNotFoundError(MigrateError):

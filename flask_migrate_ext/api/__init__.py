@@ -32,6 +32,9 @@ if t.TYPE_CHECKING:
     from .inspect import check as check
     from .inspect import current as current
     from .inspect import show as show
+    from .lint import lint as lint
+    from .lint import LintFinding as LintFinding
+    from .lint import LintResult as LintResult
     from .listing import branches as branches
     from .listing import heads as heads
     from .listing import history as history
@@ -86,6 +89,7 @@ _MODULES = {
         ],
         "status",
     ),
+    **dict.fromkeys(["lint", "LintFinding", "LintResult"], "lint"),
     **dict.fromkeys(["branches", "heads", "history"], "listing"),
     **dict.fromkeys(
         ["BranchPoint", "CheckResult", "DatabaseState", "Revision", "Template"],

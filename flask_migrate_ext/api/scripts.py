@@ -16,6 +16,8 @@ from ..autogenerate.assistants import Assistant
 from ..autogenerate.assistants import parse_column_rename
 from ..autogenerate.assistants import parse_default
 from ..autogenerate.assistants import parse_table_rename
+from ..linting.linter import databases
+from ..linting.linter import lint_scripts
 from ..report import report
 from ..scripts import envfile
 from ..scripts.config import build_config
@@ -27,7 +29,7 @@ from ..state import resolve_directory
 from ..state import running
 
 if t.TYPE_CHECKING:
-    pass
+    from alembic.script import Script
 from .base import _config
 from .base import _not_up_to_date
 from .base import _path
@@ -169,7 +171,32 @@ def _write_revision(
     diagnostics.explain(
         watcher.comparisons, path is not None, had_revisions, verbose, state.command
     )
+    _lint_new_revision(script)
     return path
+
+
+def _lint_new_revision(script: Script | None | list[Script | None]) -> None:
+    """Report the lint's findings on the script ``migrate`` just wrote.
+
+    The written file is linted, through the same recorder as ``flask db
+    lint``, rather than the ``upgrade_ops`` autogenerate produced: the file
+    is what will run (env.py's ``process_revision_directives`` may have
+    edited the operations), findings get the file's line numbers, and a
+    finding here is exactly what ``lint`` will say in CI. The findings are
+    reported, never raised: the user reviews the new script. As data:
+    ``lint(revisions=[path])``.
+    """
+    scripts = script if isinstance(script, list) else [script]
+    written = [s for s in scripts if s is not None]
+    if not written:
+        return
+    try:
+        result = lint_scripts(written, databases())
+    except Exception as e:  # a lint bug must not fail migrate
+        report(f"  Lint skipped: {type(e).__name__}: {e}")
+        return
+    for finding in result.findings:
+        report(f"  {finding.line_text()}")
 
 
 @_user_facing

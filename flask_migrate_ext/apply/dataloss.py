@@ -22,11 +22,12 @@ from alembic.runtime.migration import MigrationContext
 from ..errors import DataLossRefusedError
 from ..errors import first_line
 from ..report import report
-from ..scripts.recorder import recorded_ops
+from ..scripts.recorder import record
 from ..state import get_state
 from ..state import run_state
 
 if t.TYPE_CHECKING:
+    from alembic.script import Script
     from alembic.script import ScriptDirectory
 
     from .lock import LockTarget
@@ -129,8 +130,9 @@ def _losses(
         inspector = sa.inspect(connection)
         for step in steps:
             revision = step.revision.revision
+            direction = "upgrade" if step.is_upgrade else "downgrade"
             for table, column, table_schema in _dropped(
-                step.migration_fn, connection.dialect, target.name, revision
+                step.revision, direction, connection.dialect, target.name
             ):
                 rows = _count(connection, inspector, table, column, table_schema)
                 if rows:
@@ -149,35 +151,28 @@ def _losses(
 
 
 def _dropped(
-    fn: t.Callable[..., t.Any], dialect: sa.Dialect, database: str, revision: str
+    script: Script, action: str, dialect: sa.Dialect, database: str
 ) -> list[tuple[str, str | None, str | None]]:
-    """``(table, column or None, schema)`` for what ``fn`` drops."""
+    """``(table, column or None, schema)`` for what the revision's ``action``
+    function drops."""
+    fn = getattr(script.module, action)
     kwargs = {}
     if "engine_name" in inspect.signature(fn).parameters:
         kwargs["engine_name"] = database  # a multi-database script
-    try:
-        recorded = recorded_ops(fn, dialect, **kwargs)
-    except Exception as error:
+    recording = record(fn, script.path, dialect.name, kwargs=kwargs)
+    if recording.stopped is not None:
         report(
-            f"Could not check revision {revision} for data loss without running"
-            f" it ({type(error).__name__}: {first_line(error)})."
+            f"Could not check all of revision {script.revision} for data loss"
+            f" without running it ({first_line(recording.stopped)})."
         )
-        return []
     dropped: list[tuple[str, str | None, str | None]] = []
-    for op in _flat(recorded):
+    for recorded in recording.ops:
+        op = recorded.operation
         if isinstance(op, ops.DropTableOp):
             dropped.append((op.table_name, None, op.schema))
         elif isinstance(op, ops.DropColumnOp):
             dropped.append((op.table_name, op.column_name, op.schema))
     return dropped
-
-
-def _flat(recorded: t.Iterable[ops.MigrateOperation]) -> t.Iterator[t.Any]:
-    for op in recorded:
-        if isinstance(op, ops.OpContainer):
-            yield from _flat(op.ops)
-        else:
-            yield op
 
 
 def _count(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from ..errors import first_line
 from ..scripts.operations import Change
 from ..scripts.operations import planned_changes
+from ..scripts.operations import RecordingFailed
 
 if t.TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -42,8 +43,8 @@ def leftovers(
         return [f"(no script for {revision} here: check the schema by hand)"]
     try:
         changes = planned_changes(found, entry.action, engine.dialect, database)
-    except Exception as e:
-        reason = f"{type(e).__name__}: {first_line(e)}".rstrip(": ")
+    except RecordingFailed as e:
+        reason = first_line(e)
         return [
             f"(its {entry.action}() could not be run offline to list its"
             f" changes: {reason}; check the schema by hand)"

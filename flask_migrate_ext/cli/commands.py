@@ -23,6 +23,7 @@ from ..errors import SchemaDriftError
 from . import output
 from .boundary import MigrateGroup
 from .graph_command import graph_command
+from .lint_command import lint_command
 from .options import bind_args
 from .options import bind_option
 from .options import branch_label_option
@@ -662,3 +663,4 @@ def uninstall_command(
 db.add_command(status_command)
 db.add_command(verify_command)
 db.add_command(graph_command)
+db.add_command(lint_command)

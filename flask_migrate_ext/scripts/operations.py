@@ -1,22 +1,20 @@
 """What a revision's ``upgrade()`` or ``downgrade()`` does to the schema, found
 without touching a database.
 
-The function runs against Alembic in offline (``--sql``) mode, where every
-operation is rendered to a buffer instead of executed; the DDL constructs
-passing through are recorded on the way. Operations written as raw SQL
-(``op.execute("CREATE TABLE ...")``) are not understood, and a function that
-reads the database (``op.get_bind()``) cannot run offline at all.
+The function runs with ``op`` recording (:mod:`.recorder`); its operations
+are read as schema changes. Operations written as raw SQL
+(``op.execute("CREATE TABLE ...")``) are not understood.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-import io
-import logging
 import typing as t
 
 import sqlalchemy as sa
+
+from .recorder import record
 
 if t.TYPE_CHECKING:
     from alembic.script import Script
@@ -53,81 +51,46 @@ def planned_changes(
 
     :param database: The bind it runs for: multi-database templates pass it
         to the function as ``engine_name``.
-    :raises Exception: Whatever the function raised when run offline.
+    :raises RecordingFailed: The function could not run to its end offline.
     """
-    from alembic.operations import Operations
-    from alembic.runtime.migration import MigrationContext
-
-    # Alembic's "Context impl ..." lines would read as if a migration ran.
-    logger = logging.getLogger("alembic.runtime.migration")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        context = MigrationContext.configure(
-            dialect=dialect, opts={"as_sql": True, "output_buffer": io.StringIO()}
-        )
-    finally:
-        logger.setLevel(level)
-    changes: list[Change] = []
-    impl = context.impl
-    render = impl._exec
-
-    def record(construct: t.Any, *args: t.Any, **kw: t.Any) -> t.Any:
-        change = _change(construct)
-        if change is not None:
-            changes.append(change)
-        return render(construct, *args, **kw)
-
-    impl._exec = record  # type: ignore[method-assign]
     fn = getattr(script.module, action)
     kwargs = {}
     if "engine_name" in inspect.signature(fn).parameters:
         kwargs["engine_name"] = database
-    with Operations.context(context):
-        fn(**kwargs)
-    return changes
+    recording = record(fn, script.path, dialect.name, kwargs=kwargs)
+    if recording.stopped is not None:
+        raise RecordingFailed(recording.stopped)
+    changes = [_change(recorded.operation) for recorded in recording.ops]
+    return [change for change in changes if change is not None]
 
 
-def _change(construct: t.Any) -> Change | None:
-    from alembic.ddl import base
+class RecordingFailed(Exception):
+    """A revision function stopped when run offline (the message says why)."""
 
-    if isinstance(construct, (sa.schema.CreateTable, sa.schema.DropTable)):
-        table = construct.element
-        kind: ChangeKind = (
-            "create_table"
-            if isinstance(construct, sa.schema.CreateTable)
-            else "drop_table"
+
+def _change(op: t.Any) -> Change | None:
+    from alembic.operations import ops
+
+    if isinstance(op, ops.CreateTableOp):
+        return Change("create_table", op.table_name, op.schema)
+    if isinstance(op, ops.DropTableOp):
+        return Change("drop_table", op.table_name, op.schema)
+    if isinstance(op, ops.RenameTableOp):
+        return Change(
+            "rename_table", op.table_name, op.schema, op.table_name, op.new_table_name
         )
-        return Change(kind, table.name, table.schema)
-    if isinstance(construct, (sa.schema.CreateIndex, sa.schema.DropIndex)):
-        index = construct.element
-        if index.table is None:
+    if isinstance(op, ops.AddColumnOp):
+        return Change("add_column", op.table_name, op.schema, op.column.name)
+    if isinstance(op, ops.DropColumnOp):
+        return Change("drop_column", op.table_name, op.schema, op.column_name)
+    if isinstance(op, ops.AlterColumnOp) and op.modify_name:
+        return Change(
+            "rename_column", op.table_name, op.schema, op.column_name, op.modify_name
+        )
+    if isinstance(op, ops.CreateIndexOp):
+        return Change("create_index", op.table_name, op.schema, op.index_name)
+    if isinstance(op, ops.DropIndexOp):
+        if op.table_name is None:
             return None
-        kind = (
-            "create_index"
-            if isinstance(construct, sa.schema.CreateIndex)
-            else "drop_index"
-        )
-        return Change(kind, index.table.name, index.table.schema, index.name)
-    if isinstance(construct, base.RenameTable):
-        return Change(
-            "rename_table",
-            construct.table_name,
-            construct.schema,
-            construct.table_name,
-            construct.new_table_name,
-        )
-    if isinstance(construct, (base.AddColumn, base.DropColumn)):
-        kind = "add_column" if isinstance(construct, base.AddColumn) else "drop_column"
-        return Change(
-            kind, construct.table_name, construct.schema, construct.column.name
-        )
-    if isinstance(construct, base.ColumnName):
-        return Change(
-            "rename_column",
-            construct.table_name,
-            construct.schema,
-            construct.column_name,
-            construct.newname,
-        )
+        return Change("drop_index", op.table_name, op.schema, op.index_name)
     return None

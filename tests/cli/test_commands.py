@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
+from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from helpers import invoke
 from helpers import ok
@@ -428,7 +429,7 @@ def test_stamp(make_app: AppFactory, database_url: str, tmp_path: Path) -> None:
     finally:
         engine.dispose()
     result = invoke(app, "stamp", "head")
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.UNKNOWN_REVISION
     assert "gone" in result.stderr
     assert version_rows(database_url) == ["gone"]
     ok(invoke(app, "stamp", "--purge", "head"))

@@ -86,7 +86,8 @@ ALL_COMMANDS_FM = {
 }
 #: Ours alone: mark a partially applied revision as dealt with, bring env.py
 #: up to date, drop our own tables to switch back to Flask-Migrate, draw the
-#: revision graph, say where each database stands, check applied scripts.
+#: revision graph, say where each database stands, check applied scripts,
+#: lint revision scripts.
 ALL_COMMANDS = ALL_COMMANDS_FM | {
     "resolve",
     "upgrade-env",
@@ -94,6 +95,7 @@ ALL_COMMANDS = ALL_COMMANDS_FM | {
     "graph",
     "status",
     "verify",
+    "lint",
 }
 
 D = {"-d", "--directory"}
@@ -286,6 +288,15 @@ for command in ("upgrade", "downgrade", "current"):
 OUR_EXTRA_OPTIONS["migrate"] = OUR_EXTRA_OPTIONS["migrate"] | V
 for command in ("current", "heads", "branches", "history", "show", "check"):
     OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS.get(command, set()) | {"--json"}
+# The data-loss guard's confirmation (docs/deploying) and the rename and NOT
+# NULL assistants (docs/autogenerate).
+for command in ("upgrade", "downgrade"):
+    OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {"-y", "--yes"}
+OUR_EXTRA_OPTIONS["migrate"] = OUR_EXTRA_OPTIONS["migrate"] | {
+    "--rename",
+    "--rename-table",
+    "--default",
+}
 
 
 @pytest.mark.parametrize("command", sorted(FLASK_MIGRATE_OPTIONS))
