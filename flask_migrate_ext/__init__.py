@@ -24,6 +24,7 @@ from .errors import GraphvizNotFoundError
 from .errors import LockLostError
 from .errors import LockTimeoutError
 from .errors import MigrateError
+from .errors import MigrationChecksFailedError
 from .errors import MigrationFailedError
 from .errors import NotInitializedError
 from .errors import NotUpToDateError
@@ -197,6 +198,7 @@ __all__ = [
     "Migrate",
     "MigrateError",
     "MigrateState",
+    "MigrationChecksFailedError",
     "MigrationFailedError",
     "NotInitializedError",
     "NotUpToDateError",

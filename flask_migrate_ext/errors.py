@@ -40,6 +40,9 @@ class ExitCode(enum.IntEnum):
     #: The migration lock was lost while the run held it (a dropped
     #: connection); the run stopped before its next revision.
     LOCK_LOST = 10
+    #: ``test``: a check of the migrations failed (a downgrade that does not
+    #: undo its upgrade, models not migrated, several heads...).
+    CHECKS_FAILED = 11
     #: Stopped by Ctrl-C (SIGINT).
     INTERRUPTED = 130
     #: Stopped by SIGTERM.
@@ -193,6 +196,17 @@ class LockLostError(MigrateError):
     dropped its connection). The run stopped before its next revision."""
 
     exit_code = ExitCode.LOCK_LOST
+
+
+class MigrationChecksFailedError(MigrateError):
+    """``test`` found a problem in the migrations; :attr:`result` holds every
+    check's outcome (a :class:`~flask_migrate_ext.api.MigrationChecks`)."""
+
+    exit_code = ExitCode.CHECKS_FAILED
+
+    def __init__(self, message: str, result: t.Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class GraphvizNotFoundError(MigrateError):

@@ -48,6 +48,7 @@ from .options import with_new_revision_options
 from .options import x_arg_option
 from .status_commands import status_command
 from .status_commands import verify_command
+from .test_command import test_command
 
 
 @click.group(cls=MigrateGroup)
@@ -589,3 +590,4 @@ def uninstall_command(
 db.add_command(status_command)
 db.add_command(verify_command)
 db.add_command(graph_command)
+db.add_command(test_command)
