@@ -253,6 +253,7 @@ def test_cli_text_json_and_exit_code(
 
 def test_cli_in_a_subprocess_with_an_app_factory(tmp_path: Path) -> None:
     (tmp_path / "factory.py").write_text(
+        f"REAL = 'sqlite:///{tmp_path / 'real.db'}'\n"
         "import sqlalchemy as sa\n"
         "from flask import Flask\n"
         "from flask_sqlalchemy import SQLAlchemy\n"
@@ -263,7 +264,7 @@ def test_cli_in_a_subprocess_with_an_app_factory(tmp_path: Path) -> None:
         "    name = sa.Column(sa.String(50))\n"
         "def create_app():\n"
         "    app = Flask(__name__)\n"
-        f"    app.config['SQLALCHEMY_DATABASE_URI'] = 'sqlite:///{tmp_path / 'real.db'}'\n"
+        "    app.config['SQLALCHEMY_DATABASE_URI'] = REAL\n"
         "    db.init_app(app)\n"
         "    Migrate(app, db)\n"
         "    return app\n"
@@ -302,3 +303,19 @@ def test_only_some_checks(
         result = api.run_migration_checks(checks=["single_head", "upgrade"])
     assert [c.name for c in result.checks] == ["single_head", "upgrade"]
     assert result.passed
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_database_option_creates_and_drops_a_database(
+    make_app: AppFactory, sqlite_url: str, tmp_path: Path, server: str
+) -> None:
+    revisions = [("r1", None, CREATE, DROP), ("r2", "r1", ADD_EMAIL, "pass")]
+    app = history(make_app, sqlite_url, tmp_path, revisions, with_email())
+    # make sure the server is there (skips when it is not)
+    leftover_databases(server)
+    result = invoke(app, "test", "--database", SERVER_URLS[server])
+    assert result.exit_code == 11, result.output
+    assert "column employee.email is still there" in result.stdout
+    assert f"tested on {server}" in result.stdout or "fmx_test_" in result.stdout
+    assert leftover_databases(server) == []
+    assert table_names(sqlite_url) == set()
