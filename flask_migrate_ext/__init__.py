@@ -25,6 +25,7 @@ from .errors import LintFailedError
 from .errors import LockLostError
 from .errors import LockTimeoutError
 from .errors import MigrateError
+from .errors import MigrationChecksFailedError
 from .errors import MigrationFailedError
 from .errors import NotInitializedError
 from .errors import NotUpToDateError
@@ -205,6 +206,7 @@ __all__ = [
     "Migrate",
     "MigrateError",
     "MigrateState",
+    "MigrationChecksFailedError",
     "MigrationFailedError",
     "NotInitializedError",
     "NotUpToDateError",

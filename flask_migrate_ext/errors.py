@@ -46,6 +46,9 @@ class ExitCode(enum.IntEnum):
     #: ``lint``: a revision script has an operation that loses data, fails on
     #: a table with rows or locks it (or, with ``--strict``, a warning).
     LINT_FAILED = 12
+    #: ``test``: a check of the migrations failed (a downgrade that does not
+    #: undo its upgrade, models not migrated, several heads...).
+    CHECKS_FAILED = 13
     #: Stopped by Ctrl-C (SIGINT).
     INTERRUPTED = 130
     #: Stopped by SIGTERM.
@@ -196,7 +199,16 @@ class UnknownRevisionError(MigrateError):
     exit_code = ExitCode.UNKNOWN_REVISION
 
 
-class VerifyFailedError(MigrateError):
+class FindingsError(MigrateError):
+    """A command ran to its end and found problems: :attr:`result` holds its
+    full result (what it printed before the error)."""
+
+    def __init__(self, message: str, result: t.Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class VerifyFailedError(FindingsError):
     """``verify`` found applied scripts that were edited or are missing, or
     revisions applied without the ledger seeing them.
 
@@ -204,10 +216,6 @@ class VerifyFailedError(MigrateError):
     """
 
     exit_code = ExitCode.VERIFY_FAILED
-
-    def __init__(self, message: str, result: t.Any = None) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 class LockLostError(MigrateError):
@@ -240,7 +248,7 @@ class RewriteRequestError(MigrateError):
     exit_code = ExitCode.USAGE
 
 
-class LintFailedError(MigrateError):
+class LintFailedError(FindingsError):
     """``lint`` found errors in revision scripts (or warnings, when strict).
 
     :attr:`result` holds the :class:`~flask_migrate_ext.api.LintResult`.
@@ -248,9 +256,12 @@ class LintFailedError(MigrateError):
 
     exit_code = ExitCode.LINT_FAILED
 
-    def __init__(self, message: str, result: t.Any = None) -> None:
-        super().__init__(message)
-        self.result = result
+
+class MigrationChecksFailedError(FindingsError):
+    """``test`` found a problem in the migrations; :attr:`result` holds every
+    check's outcome (a :class:`~flask_migrate_ext.api.MigrationChecks`)."""
+
+    exit_code = ExitCode.CHECKS_FAILED
 
 
 class GraphvizNotFoundError(MigrateError):

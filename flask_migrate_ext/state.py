@@ -243,6 +243,58 @@ def get_state(app: Flask | None = None) -> MigrateState:
     return state
 
 
+class _EnginesReplaced:
+    """The app's database object, with other engines: what env.py sees while
+    :func:`engines_replaced` is in effect. Everything else (metadata, bind
+    names) is the real object's."""
+
+    def __init__(self, db: t.Any, engines: t.Mapping[str, sa.Engine]) -> None:
+        self._db = db
+        self._engines = dict(engines)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._db, name)
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self.get_engine()
+
+    @property
+    def engines(self) -> dict[str | None, sa.Engine]:
+        return {name or None: engine for name, engine in self._engines.items()}
+
+    def get_engine(self, bind: str | None = None, **kwargs: t.Any) -> sa.Engine:
+        engine = self._engines.get(bind or "")
+        if engine is None:
+            raise UnknownBindError(f"No database named {bind!r} in this run.")
+        return engine
+
+
+@contextlib.contextmanager
+def engines_replaced(
+    app: Flask, engines: t.Mapping[str, sa.Engine]
+) -> t.Iterator[MigrateState]:
+    """Run commands on ``engines`` (bind name to engine, ``""`` the default
+    database) instead of the app's, inside the block.
+
+    env.py files read the engine from ``current_app.extensions["migrate"].db``
+    whatever their shape, so that is what is replaced; the app's own engines
+    and its config are left alone (they may be in use).
+    """
+    state = get_state(app)
+    replaced = dataclasses.replace(state, db=_EnginesReplaced(get_db(state), engines))
+    app.extensions["migrate"] = replaced
+    try:
+        yield replaced
+    finally:
+        app.extensions["migrate"] = state
+
+
+def engines_are_replaced(app: Flask | None = None) -> bool:
+    """Whether :func:`engines_replaced` is in effect for ``app`` (the current app)."""
+    return isinstance(get_state(app).db, _EnginesReplaced)
+
+
 def get_engine(state: MigrateState, name: str = "") -> sa.Engine:
     """The engine of database ``name`` (``""`` is the default database)."""
     db = get_db(state)

@@ -20,6 +20,12 @@ import typing as t
 
 if t.TYPE_CHECKING:
     from .boundary import translate_errors as translate_errors
+    from .checks import Check as Check
+    from .checks import CHECKS as CHECKS
+    from .checks import disposable_database as disposable_database
+    from .checks import migrate_disposable as migrate_disposable
+    from .checks import MigrationChecks as MigrationChecks
+    from .checks import run_migration_checks as run_migration_checks
     from .database import downgrade as downgrade
     from .database import DroppedTable as DroppedTable
     from .database import resolve as resolve
@@ -62,6 +68,17 @@ if t.TYPE_CHECKING:
 #: Where each name lives.
 _MODULES = {
     "translate_errors": "boundary",
+    **dict.fromkeys(
+        [
+            "Check",
+            "CHECKS",
+            "disposable_database",
+            "migrate_disposable",
+            "MigrationChecks",
+            "run_migration_checks",
+        ],
+        "checks",
+    ),
     **dict.fromkeys(
         [
             "downgrade",

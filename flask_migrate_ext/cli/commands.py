@@ -50,6 +50,7 @@ from .options import x_arg_option
 from .options import yes_option
 from .status_commands import status_command
 from .status_commands import verify_command
+from .test_command import test_command
 
 
 @click.group(cls=MigrateGroup)
@@ -664,3 +665,4 @@ db.add_command(status_command)
 db.add_command(verify_command)
 db.add_command(graph_command)
 db.add_command(lint_command)
+db.add_command(test_command)

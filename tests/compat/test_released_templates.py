@@ -928,6 +928,6 @@ def test_edited_env_transaction_per_migration(
     ok(invoke(app, "upgrade"))
     assert version_rows(edited.url) == ["b2"]
     ok(invoke(app, "check"))
-    ok(invoke(app, "downgrade", "base"))
+    ok(invoke(app, "downgrade", "base", "--yes"))  # drops rows: confirmed
     assert version_rows(edited.url) == []
     assert table_names(edited.url) == {"alembic_version"}

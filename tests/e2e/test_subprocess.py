@@ -87,7 +87,7 @@ ALL_COMMANDS_FM = {
 #: Ours alone: mark a partially applied revision as dealt with, bring env.py
 #: up to date, drop our own tables to switch back to Flask-Migrate, draw the
 #: revision graph, say where each database stands, check applied scripts,
-#: lint revision scripts.
+#: lint revision scripts, test the migrations.
 ALL_COMMANDS = ALL_COMMANDS_FM | {
     "resolve",
     "upgrade-env",
@@ -96,6 +96,7 @@ ALL_COMMANDS = ALL_COMMANDS_FM | {
     "status",
     "verify",
     "lint",
+    "test",
 }
 
 D = {"-d", "--directory"}
