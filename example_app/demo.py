@@ -40,9 +40,15 @@ STEPS: list[tuple[str, list[str] | None]] = [
     ("The history, newest first", ["db", "history"]),
     ("Do the models match the database?", ["db", "check"]),
     ("The rows survived the rename and got usernames", ["staff"]),
-    ("Step back one revision (drops the usernames)", ["db", "downgrade"]),
+    (
+        "Step back one revision: it drops the usernames, so it needs --yes",
+        ["db", "downgrade", "--yes"],
+    ),
     ("And forward again (computes them again)", ["db", "upgrade"]),
-    ("Back to an empty database", ["db", "downgrade", "base"]),
+    (
+        "Back to an empty database (drops the staff: --yes)",
+        ["db", "downgrade", "base", "--yes"],
+    ),
     ("Up to head once more", ["db", "upgrade", "head"]),
     ("Done: the current revision", ["db", "current", "-v"]),
 ]
@@ -100,7 +106,7 @@ def start_empty(url: str, env: dict[str, str], cwd: str) -> int:
     ours = {path.name.split("_", 1)[0] for path in VERSIONS.glob("*.py")}
     if revisions and set(revisions) <= ours:
         print("\n# An earlier run left the example's tables: back to empty first")
-        code = flask(["db", "downgrade", "base"], env, cwd)
+        code = flask(["db", "downgrade", "base", "--yes"], env, cwd)
         if code:
             return code
         names, revisions = tables(url)

@@ -44,7 +44,7 @@ def test_migrations_go_up_and_down(example_app, database_url: str) -> None:  # t
         )
         assert {"department", "employee"} <= table_names(database_url)
         check()  # the models match the migrations
-        downgrade(revision="base")
+        downgrade(revision="base", confirm_data_loss=True)
     assert version_rows(database_url) == []
     assert not {"department", "employee"} & table_names(database_url)
 
@@ -77,11 +77,11 @@ def test_rename_and_data_migration_keep_rows(example_app) -> None:  # type: igno
                 ("Alan Turing", "alan.turing"),
             ]
         check()
-        downgrade(revision="-2")
+        downgrade(revision="-2", confirm_data_loss=True)
         with db.engine.connect() as connection:
             rows = connection.execute(sa.text("SELECT name FROM employee ORDER BY id"))
             assert rows.scalars().all() == ["Ada Lovelace", "Ada Byron", "Alan Turing"]
-        downgrade(revision="base")
+        downgrade(revision="base", confirm_data_loss=True)
 
 
 def readme_quick_start() -> list[str]:
@@ -174,7 +174,7 @@ def test_demo_runs_twice_on_the_same_database(database_url: str) -> None:
     assert second.returncode == 0, second.stdout + second.stderr
     assert (
         "# An earlier run left the example's tables: back to empty first\n"
-        "$ flask --app example db downgrade base\n"
+        "$ flask --app example db downgrade base --yes\n"
     ) in second.stdout
     assert "migrations apply and revert cleanly" in second.stdout
     assert "Research: Alan Turing, user alan.turing" in second.stdout

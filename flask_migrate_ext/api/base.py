@@ -224,13 +224,22 @@ def _run_read_only(
     config: AlembicConfig,
     script: ScriptDirectory,
     fn: t.Callable[[tuple[str, ...], MigrationContext], None],
+    *,
+    unknown_ok: bool = False,
 ) -> None:
-    """Run env.py with a work function that only reads the database."""
+    """Run env.py with a work function that only reads the database.
+
+    :param unknown_ok: A version table naming a revision no script defines
+        is for ``fn`` to report (``status``), not an error.
+    """
 
     def work(heads: tuple[str, ...], context: MigrationContext) -> list[t.Any]:
-        connection = context.connection
-        name = _database_name(connection.engine if connection is not None else None)
-        graph.check_known(script, heads, name, get_state().command)
+        if not unknown_ok:
+            connection = context.connection
+            engine = connection.engine if connection is not None else None
+            graph.check_known(
+                script, heads, _database_name(engine), get_state().command
+            )
         fn(heads, context)
         return []
 

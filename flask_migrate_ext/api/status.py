@@ -263,7 +263,7 @@ def _read(
             )
         )
 
-    _run_read_only(config, script, work)
+    _run_read_only(config, script, work, unknown_ok=True)
     return found
 
 

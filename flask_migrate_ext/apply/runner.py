@@ -194,7 +194,7 @@ def run(
                 trackers.append(tracker)
                 initial.setdefault(name, tuple(heads))
                 graph.check_known(script, heads, name, settings.command)
-        steps = _plan_steps(script, action, destination, heads)
+        steps = graph.plan_steps(script, action, destination, heads)
         if steps and not sql and action != "stamp" and not announced:
             if in_env_transaction:
                 report(
@@ -717,27 +717,6 @@ def _check_target_exists(script: ScriptDirectory, destination: t.Any) -> None:
     for target in alembic_util.to_list(destination):
         if target and not any(sign in target for sign in "+-"):
             script.get_revisions(target)
-
-
-def _plan_steps(
-    script: ScriptDirectory, action: Action, destination: t.Any, heads: t.Any
-) -> list[MigrationStep]:
-    """The steps to run, found as ``alembic.command`` does; a revision file
-    that cannot run is named before any step runs."""
-    planned: t.Iterable[MigrationStep]
-    try:
-        if action == "upgrade":
-            planned = script._upgrade_revs(destination, heads)
-        elif action == "downgrade":
-            planned = script._downgrade_revs(destination, heads)
-        else:
-            planned = script._stamp_revs(alembic_util.to_tuple(destination), heads)
-        return list(planned)
-    except (AttributeError, ImportError, SyntaxError, NameError) as e:
-        problem = graph.unrunnable(script, action)
-        if problem is None:
-            raise
-        raise MigrationFailedError(problem) from e
 
 
 def _track(

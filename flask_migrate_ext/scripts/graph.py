@@ -14,14 +14,19 @@ import typing as t
 import warnings
 from pathlib import Path
 
+from alembic import util as alembic_util
 from alembic.config import Config
 from alembic.script import Script
 from alembic.script import ScriptDirectory
 
 from ..errors import first_line
+from ..errors import MigrationFailedError
 from ..errors import RevisionGraphError
 from ..errors import UnknownRevisionError
 from . import revision_cache
+
+if t.TYPE_CHECKING:
+    from alembic.runtime.migration import MigrationStep
 
 _DUPLICATE = re.compile(r"Revision (\S+) is present more than once")
 _MISSING = re.compile(r"Revision (\S+) referenced from (.+) is not present")
@@ -152,6 +157,31 @@ def _missing_message(script: ScriptDirectory, missing: str) -> str:
         f"{where} {missing!r}, which no file in the migration directory"
         " defines. Restore that revision's file, or fix down_revision."
     )
+
+
+def plan_steps(
+    script: ScriptDirectory, action: str, destination: t.Any, heads: t.Any
+) -> list[MigrationStep]:
+    """The steps of an upgrade, downgrade or stamp from ``heads`` to
+    ``destination``, found as ``alembic.command`` does; a revision file that
+    cannot run is named before any step runs.
+
+    :raises MigrationFailedError: A planned revision's file cannot run.
+    """
+    planned: t.Iterable[MigrationStep]
+    try:
+        if action == "upgrade":
+            planned = script._upgrade_revs(destination, heads)
+        elif action == "downgrade":
+            planned = script._downgrade_revs(destination, heads)
+        else:
+            planned = script._stamp_revs(alembic_util.to_tuple(destination), heads)
+        return list(planned)
+    except (AttributeError, ImportError, SyntaxError, NameError) as e:
+        problem = unrunnable(script, action)
+        if problem is None:
+            raise
+        raise MigrationFailedError(problem) from e
 
 
 def unrunnable(script: ScriptDirectory, action: str) -> str | None:

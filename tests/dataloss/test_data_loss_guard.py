@@ -162,3 +162,29 @@ def test_sql_mode_is_not_guarded(
     assert "DROP TABLE employee" in result.stdout
     assert "drops data" not in result.stderr
     assert "employee" in table_names(sqlite_url)
+
+
+def test_revision_code_is_read_not_run(
+    make_app: AppFactory, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The guard reads what a revision drops from its source: a revision's
+    side effects (a file written, a service called) happen once, when it
+    runs. A drop whose table is not a plain string is said to be unchecked."""
+    app = _app(make_app, sqlite_url, tmp_path)
+    ok(invoke(app, "upgrade"))
+    calls = tmp_path / "calls.txt"
+    write_revision(
+        tmp_path / "migrations" / "versions",
+        "r3",
+        "r2",
+        f"with open({str(calls)!r}, 'a') as f:\n    f.write('up\\n')",
+        f"with open({str(calls)!r}, 'a') as f:\n    f.write('down\\n')\n"
+        "name = 'employee'\n"
+        "op.drop_table(name)",
+    )
+    ok(invoke(app, "upgrade"))
+    assert calls.read_text() == "up\n"
+    result = ok(invoke(app, "downgrade", "r2"))
+    assert calls.read_text() == "up\ndown\n"
+    assert "Could not tell what revision r3 drops at line" in result.stderr
+    assert "not checked for data loss" in result.stderr
