@@ -732,7 +732,8 @@ def _track(
         if check_lock is not None and tracker is not None:
             tracker.check_lock(check_lock, step)
         last = position == len(steps)
-        yield tracker.wrap(step, last) if tracker is not None else step
+        following = None if last else steps[position]
+        yield tracker.wrap(step, last, following) if tracker is not None else step
         database = tracker.database if tracker is not None else ""
         result.steps.append(_step(action, step, database))
 

@@ -49,9 +49,11 @@ class StepTracker:
         self.timeouts = timeouts or Timeouts()
         on_postgresql = context.dialect.name == "postgresql"
         #: Where the revision's transaction rolls its DDL back, its "running"
-        #: row is committed apart, before it starts: the row alone outlives a
-        #: crash (``kill -9``, a lost node), telling the next run that the
-        #: revision was cut off and rolled back. Only with one transaction per
+        #: row is committed before it starts: the row alone outlives a crash
+        #: (``kill -9``, a lost node), telling the next run that the revision
+        #: was cut off and rolled back. The run's first row is committed on a
+        #: connection of its own; each later one with the revision before it
+        #: (see :meth:`end`), which costs no commit. Only with one transaction per
         #: revision: when several revisions share one, a revision that ended
         #: could still be rolled back with a later one, leaving its committed
         #: row claiming it runs (and SQLite allows a second writer only
@@ -62,6 +64,10 @@ class StepTracker:
             and context.dialect.name in ("postgresql", "sqlite")
         )
         self._outside: sa.Connection | None = None
+        #: The next revision's "running" row, written in the transaction of
+        #: the revision before it (so it costs no commit of its own), by
+        #: ``(revision, action)``.
+        self._prewritten: dict[tuple[str, str], int] = {}
         #: Each revision commits on its own on PostgreSQL: all but the last
         #: may skip waiting for their commit to reach the disk (see
         #: :meth:`begin`).
@@ -84,8 +90,13 @@ class StepTracker:
         assert self.context.connection is not None
         return self.context.connection
 
-    def wrap(self, step: MigrationStep, last: bool = True) -> TrackedStep:
-        return TrackedStep(step, self, last)
+    def wrap(
+        self,
+        step: MigrationStep,
+        last: bool = True,
+        following: MigrationStep | None = None,
+    ) -> TrackedStep:
+        return TrackedStep(step, self, last, following)
 
     def _count(self, conn: t.Any, cursor: t.Any, statement: str, *args: t.Any) -> None:
         if self._counting and self.current is not None:
@@ -131,7 +142,11 @@ class StepTracker:
             sa.event.listen(self.connection, "after_cursor_execute", self._count)
             self._listening = True
         if self.ledger is not None and self.rows_outside:
-            self.current.entry_id = self._start_outside(self.ledger, self.current)
+            key = (self.current.revision, self.current.action)
+            entry_id = self._prewritten.pop(key, None)
+            if entry_id is None:  # the run's first revision
+                entry_id = self._start_outside(self.ledger, self.current)
+            self.current.entry_id = entry_id
             if self.context.dialect.name == "sqlite":
                 # Opens the revision's transaction (pysqlite begins one at
                 # the first write), so the DDL after it is rolled back too.
@@ -143,9 +158,10 @@ class StepTracker:
             self.current.entry_id = self.ledger.start(
                 self.connection, self.current.revision, self.current.action
             )
-        if self.defer_flush and not last:
-            self.connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        self.timeouts.apply(self.connection)
+        deferred = self.defer_flush and not last
+        self.timeouts.apply(
+            self.connection, *(["synchronous_commit = off"] if deferred else [])
+        )
         self._counting = True
 
     def _start_outside(self, ledger: Ledger, step: RunningStep) -> int:
@@ -196,22 +212,39 @@ class StepTracker:
             action = "upgrade" if step.is_upgrade else "downgrade"
             stopped = f"Stopped before the {action} of {script.revision}. {error}"
             running = RunningStep(script.revision, action, script.path)
+            running.entry_id = self._prewritten.pop((script.revision, action), None)
             self._lock_lost = (running, stopped)
             raise LockLostError(stopped) from None
 
     def record_lock_loss(self) -> None:
-        """Record in the ledger the step a lost lock stopped, if any.
+        """Record in the ledger the step a lost lock stopped, if any, and
+        the "running" row of a next revision that never started.
 
-        Called after the run has unwound: with the migration's transaction
-        still open, a write from another connection could wait on it.
+        Called after the run has unwound, between revisions: with the
+        migration's transaction still open, a write from another connection
+        could wait on it.
         """
-        if self._lock_lost is None or self.ledger is None:
+        if self.ledger is None:
             return
-        step, message = self._lock_lost
         with contextlib.suppress(sa.exc.SQLAlchemyError):
-            self.ledger.record_failure(self.engine, step, "interrupted", message)
+            if self._lock_lost is not None:
+                step, message = self._lock_lost
+                self.ledger.record_failure(self.engine, step, "interrupted", message)
+            for entry_id in self._prewritten.values():
+                with self.engine.begin() as connection:
+                    self.ledger.finish(
+                        connection,
+                        entry_id,
+                        "interrupted",
+                        0,
+                        error="The run stopped before this revision started.",
+                    )
+            self._prewritten.clear()
 
-    def end(self) -> None:
+    def end(self, following: MigrationStep | None = None) -> None:
+        """The step ran: record it, in its transaction; with rows committed
+        apart, also write ``following``'s "running" row there, so that it
+        commits with this revision instead of on its own."""
         self._counting = False
         current = self.current
         if current is not None and self.ledger is not None:
@@ -223,6 +256,12 @@ class StepTracker:
                 current.statements,
                 checksum=script_checksum(current.path),
             )
+            script = getattr(following, "revision", None)
+            if self.rows_outside and following is not None and script is not None:
+                action = "upgrade" if following.is_upgrade else "downgrade"
+                self._prewritten[(script.revision, action)] = self.ledger.start(
+                    self.connection, script.revision, action
+                )
         self.current = None
 
     def stop_counting(self) -> None:
@@ -243,19 +282,28 @@ class Timeouts:
     #: Tries after a lock timeout, when nothing of the revision stayed.
     retries: int = 0
 
-    def apply(self, connection: sa.Connection) -> None:
-        """Set the limits for the step's transaction on ``connection``."""
+    def apply(self, connection: sa.Connection, *also: str) -> None:
+        """Set the limits for the step's transaction on ``connection``.
+
+        :param also: More ``SET LOCAL`` settings (``name = value``) for the
+            same transaction on PostgreSQL, sent with the limits in one round
+            trip.
+        """
         dialect = connection.dialect.name
         if dialect == "postgresql":
             # SET LOCAL ends with the transaction: the app's pooled
             # connections never keep it.
+            settings = list(also)
             for name, value in (
                 ("lock_timeout", self.lock),
                 ("statement_timeout", self.statement),
             ):
                 if value is not None:
-                    ms = int(value * 1000)
-                    connection.exec_driver_sql(f"SET LOCAL {name} = {ms}")
+                    settings.append(f"{name} = {int(value * 1000)}")
+            if settings:
+                connection.exec_driver_sql(
+                    "; ".join(f"SET LOCAL {setting}" for setting in settings)
+                )
         elif dialect in ("mysql", "mariadb"):
             if self.lock is not None:
                 seconds = max(1, int(self.lock))
@@ -273,11 +321,16 @@ class TrackedStep:
     """A step as Alembic sees it, with the revision function wrapped."""
 
     def __init__(
-        self, step: MigrationStep, tracker: StepTracker, last: bool = True
+        self,
+        step: MigrationStep,
+        tracker: StepTracker,
+        last: bool = True,
+        following: MigrationStep | None = None,
     ) -> None:
         self._step = step
         self._tracker = tracker
         self._last = last
+        self._following = following
 
     def __getattr__(self, name: str) -> t.Any:
         return getattr(self._step, name)
@@ -303,7 +356,7 @@ class TrackedStep:
             except BaseException:
                 self._tracker.stop_counting()
                 raise
-            self._tracker.end()
+            self._tracker.end(self._following)
 
         return run
 

@@ -34,6 +34,8 @@ def dropped_by(path: str, function: str) -> Drops | None:
     multi-database script's ``upgrade_<name>``) in the file at ``path``;
     None when the file or the function cannot be read."""
     tree = _parse(path, _mtime(path))
+    if tree is _NO_DROPS:
+        return Drops([], [])
     if tree is None:
         return None
     for node in tree.body:
@@ -49,12 +51,20 @@ def _mtime(path: str) -> int:
         return 0
 
 
+#: Stands for a file that drops nothing: most revisions, which are not
+#: parsed at all.
+_NO_DROPS = ast.Module(body=[], type_ignores=[])
+
+
 @functools.lru_cache(maxsize=256)
 def _parse(path: str, mtime: int) -> ast.Module | None:
     """The parsed file, kept while its mtime is unchanged."""
     try:
         with open(path, "rb") as f:
-            return ast.parse(f.read(), path)
+            source = f.read()
+        if b"drop_" not in source:
+            return _NO_DROPS
+        return ast.parse(source, path)
     except (OSError, SyntaxError, ValueError):
         return None
 
