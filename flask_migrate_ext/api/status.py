@@ -19,7 +19,7 @@ from ..apply.ledger import applied_rows
 from ..apply.ledger import Entry
 from ..apply.ledger import Ledger
 from ..apply.ledger import ledger_table
-from ..apply.runner import _locked
+from ..apply.runner import locked
 from ..apply.standing import database_status
 from ..apply.standing import DatabaseStatus
 from ..apply.standing import Finding
@@ -134,7 +134,7 @@ def verify(
             )
         wanted = [_revision_id(script, revision) for revision in accept]
         settings = _run_settings(state, lock, lock_timeout)
-        with _locked(settings):
+        with locked(settings):
             for found in _read_all(config, script, schemas, verify=True):
                 accepted.extend(_accept(found, wanted, script, settings.targets))
         missing = sorted(set(wanted) - {a.revision for a in accepted})
