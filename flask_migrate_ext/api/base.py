@@ -15,8 +15,8 @@ from alembic.script import ScriptDirectory
 
 from .. import errors
 from ..apply.ledger import Ledger
-from ..apply.ledger import ledger_table
 from ..apply.ledger import LockProbe
+from ..apply.ledger_rows import ledger_table
 from ..apply.leftovers import inspector
 from ..apply.lock import control_engine
 from ..apply.lock import is_held

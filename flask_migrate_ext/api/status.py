@@ -15,10 +15,10 @@ import typing as t
 import sqlalchemy as sa
 
 from .. import errors
-from ..apply.ledger import applied_rows
-from ..apply.ledger import Entry
 from ..apply.ledger import Ledger
-from ..apply.ledger import ledger_table
+from ..apply.ledger_rows import applied_rows
+from ..apply.ledger_rows import Entry
+from ..apply.ledger_rows import ledger_table
 from ..apply.runner import locked
 from ..apply.standing import database_status
 from ..apply.standing import DatabaseStatus

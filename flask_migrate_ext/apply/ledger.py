@@ -39,29 +39,14 @@ from ..errors import PartiallyAppliedError
 from ..errors import SettingsError
 from ..report import report
 from ..scripts.checksum import script_checksum
-from ..settings import DEFAULT_LOG_TABLE
+from .ledger_rows import applied_rows
+from .ledger_rows import Entry
+from .ledger_rows import ENTRY_COLUMNS
+from .ledger_rows import package_version
+from .ledger_rows import RunningStep
+from .ledger_rows import Status
+from .ledger_rows import utcnow
 
-DEFAULT_TABLE = DEFAULT_LOG_TABLE
-
-Status = t.Literal[
-    "running",
-    "applied",
-    "failed",
-    "interrupted",
-    "resolved",
-    "crashed",
-    "stamped",
-    "unstamped",
-]
-#: Actions whose applied row means "this revision is in the database".
-APPLYING = {
-    ("upgrade", "applied"),
-    ("stamp", "stamped"),
-    ("baseline", "applied"),
-    ("accept", "applied"),
-}
-#: Actions whose applied row means "this revision was taken out again".
-REMOVING = {("downgrade", "applied"), ("stamp", "unstamped")}
 #: Columns every version of the ledger has; a table by that name without
 #: them belongs to someone else.
 _REQUIRED = ("id", "revision", "action", "status")
@@ -76,131 +61,6 @@ _ADDED = ("checksum", "tool_version")
 LockProbe = t.Literal["held"] | t.Callable[[], bool] | None
 
 
-def ledger_table(name: str = DEFAULT_TABLE, schema: str | None = None) -> sa.Table:
-    """The ledger's table definition (a new ``MetaData`` each time)."""
-    return sa.Table(
-        name,
-        sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("revision", sa.String(255), nullable=False),
-        sa.Column("action", sa.String(16), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        #: Changes may be left behind (DDL could not be rolled back).
-        sa.Column("partial", sa.Boolean, nullable=False, default=False),
-        sa.Column("statements", sa.Integer, nullable=False, default=0),
-        sa.Column("started_at", sa.DateTime, nullable=False),
-        sa.Column("finished_at", sa.DateTime),
-        sa.Column("error", sa.Text),
-        sa.Column("host", sa.String(255)),
-        sa.Column("pid", sa.Integer),
-        #: Checksum of the script that ran (``sha256:...``); NULL when not
-        #: known (rows written before checksums, baseline rows).
-        sa.Column("checksum", sa.String(80)),
-        #: The flask-migrate-ext version that wrote the row.
-        sa.Column("tool_version", sa.String(32)),
-        schema=schema,
-    )
-
-
-def _tool_version() -> str:
-    from ..version import __version__
-
-    return __version__
-
-
-def utcnow() -> datetime.datetime:
-    """Now, in UTC, without a time zone (as the ledger stores it)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
-@dataclasses.dataclass
-class RunningStep:
-    """The step a database is running, kept for the failure report."""
-
-    revision: str
-    action: str
-    path: str | None
-    statements: int = 0
-    entry_id: int | None = None
-    started_at: datetime.datetime = dataclasses.field(default_factory=utcnow)
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One ledger row."""
-
-    id: int
-    revision: str
-    action: str
-    status: str
-    partial: bool
-    statements: int
-    started_at: datetime.datetime
-    finished_at: datetime.datetime | None
-    error: str | None
-    host: str | None = None
-    pid: int | None = None
-    checksum: str | None = None
-    tool_version: str | None = None
-    #: Still ``running``, but its process is gone: the run was cut off. Where
-    #: DDL is not transactional, ``partial`` is set with it.
-    cut_off: bool = False
-
-    @property
-    def needs_attention(self) -> bool:
-        """A failure, interruption or crash that may have left changes behind."""
-        return self.partial and self.status in ("running", "failed", "interrupted")
-
-    @property
-    def process(self) -> str:
-        """``process 1234 on host X``, as far as the row knows."""
-        pid = f"process {self.pid}" if self.pid is not None else "a process"
-        return f"{pid} on {self.host}" if self.host else pid
-
-    def describe(self) -> str:
-        started = f"(started {self.started_at:%Y-%m-%d %H:%M:%S} UTC)"
-        if self.cut_off:
-            return (
-                f"{self.action} of revision {self.revision} was cut off"
-                f" ({self.process} stopped without recording an end) after its"
-                f" DDL started {started}"
-            )
-        verb = {"running": "stopped", "interrupted": "was interrupted"}.get(
-            self.status, "failed"
-        )
-        count = f"{self.statements} statement{'s' if self.statements != 1 else ''}"
-        return (
-            f"{self.action} of revision {self.revision} {verb} after {count} {started}"
-        )
-
-
-def applied_rows(entries: t.Iterable[Entry]) -> dict[str, Entry]:
-    """For each revision the ledger believes is applied, the row saying so
-    (the latest upgrade, stamp, baseline or accepted checksum, unless a
-    downgrade or stamp took it out after)."""
-    latest: dict[str, Entry] = {}
-    for entry in entries:
-        key = (entry.action, entry.status)
-        previous = latest.get(entry.revision)
-        if entry.action == "accept" and previous is not None:
-            # An accepted edit changes the checksum, not when it was applied.
-            latest[entry.revision] = dataclasses.replace(
-                previous, checksum=entry.checksum
-            )
-        elif key in APPLYING:
-            latest[entry.revision] = entry
-        elif key in REMOVING:
-            latest.pop(entry.revision, None)
-    return latest
-
-
-#: The ledger's columns, in the order of :class:`Entry`'s fields (the fields
-#: after them are worked out, not stored).
-ENTRY_COLUMNS = tuple(
-    field.name for field in dataclasses.fields(Entry) if field.name in ledger_table().c
-)
-
-
 class Ledger:
     """Reads and writes one database's ledger table."""
 
@@ -211,7 +71,7 @@ class Ledger:
         self._insert = table.insert()
         self._update = table.update().where(table.c.id == sa.bindparam("entry_id"))
         self._host = socket.gethostname()[:255]
-        self._tool_version = (tool_version or _tool_version())[:32]
+        self._tool_version = (tool_version or package_version())[:32]
         #: Columns of the table in each database, once looked up.
         self._columns: dict[sa.Engine, frozenset[str]] = {}
 

@@ -20,7 +20,7 @@ from ..scripts.operations import RecordingFailed
 if t.TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-    from .ledger import Entry
+    from .ledger_rows import Entry
     from .lock import LockTarget
 
 #: Findings beyond this many are counted, not listed.

@@ -25,10 +25,10 @@ from ..state import get_db
 from ..state import get_engine
 from ..state import get_state
 from ..state import MigrateState
-from .ledger import Entry
-from .ledger import ENTRY_COLUMNS
 from .ledger import Ledger
-from .ledger import ledger_table
+from .ledger_rows import Entry
+from .ledger_rows import ENTRY_COLUMNS
+from .ledger_rows import ledger_table
 from .lock import control_engine
 from .standing import database_status
 from .standing import DatabaseStatus

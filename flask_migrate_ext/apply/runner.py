@@ -30,10 +30,10 @@ from .failures import rolled_back_with
 from .failures import rolls_back_ddl
 from .interrupt import cancellable
 from .interrupt import server_canceller
-from .ledger import DEFAULT_TABLE
 from .ledger import Ledger
-from .ledger import ledger_table
 from .ledger import LockProbe
+from .ledger_rows import DEFAULT_TABLE
+from .ledger_rows import ledger_table
 from .leftovers import inspector
 from .lock import LockHandle
 from .lock import LockMode

@@ -24,8 +24,8 @@ from ..errors import UnknownRevisionError
 from ..scripts.checksum import script_checksum
 from ..scripts.revisions import ancestry
 from ..scripts.revisions import Revision
-from .ledger import applied_rows
-from .ledger import Entry
+from .ledger_rows import applied_rows
+from .ledger_rows import Entry
 
 State = t.Literal["up-to-date", "pending", "partial", "unknown-revision"]
 FindingKind = t.Literal[

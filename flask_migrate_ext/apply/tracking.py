@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from ..errors import LockLostError
 from ..scripts.checksum import script_checksum
-from .ledger import RunningStep
+from .ledger_rows import RunningStep
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext

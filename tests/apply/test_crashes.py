@@ -20,8 +20,8 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
-from flask_migrate_ext.apply.ledger import ledger_table
-from flask_migrate_ext.apply.ledger import utcnow
+from flask_migrate_ext.apply.ledger_rows import ledger_table
+from flask_migrate_ext.apply.ledger_rows import utcnow
 from flask_migrate_ext.apply.lock import is_held
 from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock

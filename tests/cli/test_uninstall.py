@@ -22,8 +22,8 @@ from flask_migrate_ext import Migrate
 from flask_migrate_ext.api import DroppedTable
 from flask_migrate_ext.api import uninstall
 from flask_migrate_ext.api import UninstallResult
-from flask_migrate_ext.apply.ledger import ledger_table
-from flask_migrate_ext.apply.ledger import utcnow
+from flask_migrate_ext.apply.ledger_rows import ledger_table
+from flask_migrate_ext.apply.ledger_rows import utcnow
 from flask_migrate_ext.apply.lock import lock_table
 from flask_migrate_ext.apply.lock import LockTarget
 from flask_migrate_ext.apply.lock import migration_lock
