@@ -20,6 +20,7 @@ from ..errors import ExitCode
 from ..errors import NotUpToDateError
 from ..errors import PartiallyAppliedError
 from ..errors import SchemaDriftError
+from . import options
 from . import output
 from .boundary import MigrateGroup
 from .graph_command import graph_command
@@ -51,6 +52,7 @@ from .options import yes_option
 from .status_commands import status_command
 from .status_commands import verify_command
 from .test_command import test_command
+from .uninstall_command import uninstall_command
 
 
 @click.group(cls=MigrateGroup)
@@ -210,7 +212,7 @@ def migrate_command(
         renames=renames,
         table_renames=table_renames,
         defaults=defaults,
-        ask=_ask_on_terminal if _stdin_is_terminal() else None,
+        ask=_ask_on_terminal if options.stdin_is_terminal() else None,
     )
 
 
@@ -327,7 +329,7 @@ def _confirm_data_loss(yes: bool) -> t.Any:
     """``--yes``, else a question on the terminal, else refuse."""
     if yes:
         return True
-    if not _stdin_is_terminal():
+    if not options.stdin_is_terminal():
         return False
 
     def confirm(losses: t.Sequence[t.Any]) -> bool:
@@ -582,86 +584,8 @@ def upgrade_env_command(
     raise click.exceptions.Exit(int(ExitCode.ERROR))
 
 
-def _stdin_is_terminal() -> bool:
-    """Whether a question can be asked: pipes and CliRunner give no terminal."""
-    return click.get_text_stream("stdin").isatty()
-
-
-def _dropped_lines(results: t.Sequence[t.Any]) -> list[str]:
-    """``flask_migrate_ext_log (12 rows) from the default database``, per table."""
-    lines = []
-    for result in results:
-        where = f"database {result.database!r}" if result.database else None
-        for table in result.tables:
-            place = where or "the default database"
-            if table.schema:
-                place = f"schema {table.schema!r} of {place}"
-            rows = f"{table.rows} row{'s' if table.rows != 1 else ''}"
-            lines.append(f"{table.name} ({rows}) from {place}")
-    return lines
-
-
-@db.command("uninstall")
-@bind_option
-@schema_option
-@with_lock_options
-@click.option(
-    "-y", "--yes", is_flag=True, help="Don't ask for confirmation (for scripts)."
-)
-def uninstall_command(
-    bind: tuple[str, ...],
-    schemas: tuple[str, ...],
-    lock_timeout: float | None,
-    no_lock: bool,
-    yes: bool,
-) -> None:
-    """Drop the ledger and lock tables, to switch back to Flask-Migrate."""
-    api = load_api()
-    args = {
-        "schemas": schemas or None,
-        **lock_args(no_lock, lock_timeout),
-        **bind_args(bind),
-    }
-    if not yes:
-        if not _stdin_is_terminal():
-            click.echo(
-                "Error: uninstall drops the ledger, whose record of past runs is"
-                " lost; there is no terminal to confirm on, so pass --yes.",
-                err=True,
-            )
-            raise click.exceptions.Exit(int(ExitCode.USAGE))
-        planned = _dropped_lines(
-            api.uninstall(directory_arg(None), dry_run=True, **args)
-        )
-        if planned:
-            click.echo("This drops:")
-            for line in planned:
-                click.echo(f"  {line}")
-            click.confirm(
-                "Drop them? The ledger's record of past runs is lost.",
-                default=False,
-                abort=True,
-            )
-    results = api.uninstall(directory_arg(None), **args)
-    several = len(results) > 1
-    dropped = _dropped_lines(results)
-    if not dropped:
-        click.echo(
-            "Nothing to drop: the databases have no flask_migrate_ext tables; they"
-            " can be used with Flask-Migrate as they are."
-            if several
-            else "Nothing to drop: the database has no flask_migrate_ext tables;"
-            " it can be used with Flask-Migrate as it is."
-        )
-        return
-    for line in dropped:
-        click.echo(f"Dropped {line}.")
-    click.echo(
-        f"The database{'s' if several else ''} can now be used with Flask-Migrate."
-    )
-
-
 db.add_command(status_command)
+db.add_command(uninstall_command)
 db.add_command(verify_command)
 db.add_command(graph_command)
 db.add_command(lint_command)

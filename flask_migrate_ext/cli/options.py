@@ -213,3 +213,8 @@ def group_name() -> str:
     """The name the ``db`` group was invoked under, for the next command."""
     ctx = click.get_current_context()
     return (ctx.parent.info_name if ctx.parent else None) or "db"
+
+
+def stdin_is_terminal() -> bool:
+    """Whether a question can be asked: pipes and CliRunner give no terminal."""
+    return click.get_text_stream("stdin").isatty()

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 
-import flask_migrate_ext.cli.commands
+import flask_migrate_ext.cli.options
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from flask_migrate_ext.api import DroppedTable
@@ -75,7 +75,7 @@ def count_rows(url: str, table: str) -> int:
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let the command think it runs on a terminal (CliRunner has none)."""
     monkeypatch.setattr(
-        flask_migrate_ext.cli.commands, "_stdin_is_terminal", lambda: True
+        flask_migrate_ext.cli.options, "stdin_is_terminal", lambda: True
     )
 
 
