@@ -19,6 +19,8 @@ from ..apply.runner import run
 from ..apply.runner import RunResult
 from ..apply.runner import RunSettings
 from ..databases.tenants import in_schema
+from ..progress import Listener
+from ..progress import listening
 from ..report import report
 from ..scripts import context_rules
 from ..settings import LOCK_TABLE
@@ -50,6 +52,7 @@ def upgrade(
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
     confirm_data_loss: Confirm = False,
+    progress: Listener | None = None,
 ) -> RunResult:
     """Upgrade the database to a later revision.
 
@@ -65,21 +68,28 @@ def upgrade(
         rows and ``MIGRATE_DATA_LOSS_GUARD = "confirm"``: go on (``True``),
         refuse (``False``), or ask this callable, given the
         :class:`~flask_migrate_ext.apply.dataloss.DataLoss` list.
+    :param progress: Called with each :mod:`~flask_migrate_ext.progress`
+        event (which revision of how many, on which database, how long it
+        took); by default the run is silent, unless
+        :func:`~flask_migrate_ext.progress.listening` installed a listener.
     :return: The steps applied.
     :raises DataLossRefusedError: Rows would be lost and that was not
         confirmed; nothing ran.
 
     .. versionchanged:: 0.1
-        ``confirm_data_loss``.
+        ``confirm_data_loss``, ``progress``.
     """
     config = _config(directory, x_arg)
     settings = _run_settings(get_state(), lock, lock_timeout)
     settings = dataclasses.replace(settings, confirm_data_loss=confirm_data_loss)
-    return _run_in_schemas(
-        schemas,
-        sql,
-        lambda: run(config, "upgrade", revision, sql=sql, tag=tag, settings=settings),
-    )
+    with _listening(progress):
+        return _run_in_schemas(
+            schemas,
+            sql,
+            lambda: run(
+                config, "upgrade", revision, sql=sql, tag=tag, settings=settings
+            ),
+        )
 
 
 @_user_facing
@@ -95,6 +105,7 @@ def downgrade(
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
     confirm_data_loss: Confirm = False,
+    progress: Listener | None = None,
 ) -> RunResult:
     """Revert the database to an earlier revision, one step back by default.
 
@@ -105,23 +116,32 @@ def downgrade(
     :param confirm_data_loss: When the downgrade drops tables or columns
         holding rows: go on (``True``), refuse (``False``, the default), or
         ask this callable; see :func:`upgrade`.
+    :param progress: See :func:`upgrade`.
     :return: The steps reverted.
     :raises DataLossRefusedError: Rows would be lost and that was not
         confirmed; nothing ran.
 
     .. versionchanged:: 0.1
-        ``confirm_data_loss``.
+        ``confirm_data_loss``, ``progress``.
     """
     if sql and revision == "-1":
         revision = "head:-1"
     config = _config(directory, x_arg)
     settings = _run_settings(get_state(), lock, lock_timeout)
     settings = dataclasses.replace(settings, confirm_data_loss=confirm_data_loss)
-    return _run_in_schemas(
-        schemas,
-        sql,
-        lambda: run(config, "downgrade", revision, sql=sql, tag=tag, settings=settings),
-    )
+    with _listening(progress):
+        return _run_in_schemas(
+            schemas,
+            sql,
+            lambda: run(
+                config, "downgrade", revision, sql=sql, tag=tag, settings=settings
+            ),
+        )
+
+
+def _listening(progress: Listener | None) -> t.ContextManager[None]:
+    """The listener given, else the one installed (or none)."""
+    return contextlib.nullcontext() if progress is None else listening(progress)
 
 
 @_user_facing

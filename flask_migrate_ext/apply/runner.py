@@ -39,6 +39,8 @@ from .lock import LockHandle
 from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
+from .progress_emitter import run_progress
+from .progress_emitter import RunProgress
 from .tracking import StepTracker
 from .tracking import Timeouts
 
@@ -192,6 +194,9 @@ def run(
                 initial.setdefault(name, tuple(heads))
                 graph.check_known(script, heads, name, settings.command)
         steps = graph.plan_steps(script, action, destination, heads)
+        progress = run_progress(action, steps, tracker, len(settings.targets))
+        if progress is not None:
+            stack.callback(progress.close)
         if steps and not sql and action != "stamp" and not announced:
             if in_env_transaction:
                 report(
@@ -202,7 +207,7 @@ def run(
                 report(_mode_line(action, per_revision, context, ledger is not None))
             announced.append(True)
         check = held[0].check if held else None
-        return _track(action, steps, result, tracker, check)
+        return _track(action, steps, result, tracker, check, progress)
 
     environment = EnvironmentContext(
         config,
@@ -413,6 +418,7 @@ def _track(
     result: RunResult,
     tracker: StepTracker | None,
     check_lock: t.Callable[[], None] | None = None,
+    progress: RunProgress | None = None,
 ) -> t.Iterator[t.Any]:
     # Alembic runs a step between two ``next()`` calls on this generator:
     # being asked for the next step means the previous one is done.
@@ -421,7 +427,11 @@ def _track(
             tracker.check_lock(check_lock, step)
         last = position == len(steps)
         following = None if last else steps[position]
+        if progress is not None:
+            progress.started(position)
         yield tracker.wrap(step, last, following) if tracker is not None else step
+        if progress is not None:
+            progress.finished()
         database = tracker.database if tracker is not None else ""
         result.steps.append(_step(action, step, database))
 

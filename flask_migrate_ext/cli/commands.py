@@ -12,6 +12,7 @@ command runs.
 
 from __future__ import annotations
 
+import contextlib
 import typing as t
 
 import click
@@ -47,6 +48,7 @@ from .options import tag_option
 from .options import verbose_option
 from .options import with_lock_options
 from .options import with_new_revision_options
+from .options import with_progress
 from .options import x_arg_option
 from .options import yes_option
 from .status_commands import status_command
@@ -262,6 +264,7 @@ def merge_command(
 @x_arg_option
 @with_lock_options
 @yes_option
+@with_progress
 @click.argument("revision", default="head")
 def upgrade_command(
     directory: str | None,
@@ -273,6 +276,7 @@ def upgrade_command(
     lock_timeout: float | None,
     no_lock: bool,
     yes: bool,
+    display: t.Any,
     revision: str,
 ) -> None:
     """Upgrade to a later version."""
@@ -285,7 +289,8 @@ def upgrade_command(
         **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
         **bind_args(bind),
-        confirm_data_loss=_confirm_data_loss(yes),
+        confirm_data_loss=_confirm_data_loss(yes, display),
+        progress=display,
     )
 
 
@@ -298,6 +303,7 @@ def upgrade_command(
 @x_arg_option
 @with_lock_options
 @yes_option
+@with_progress
 @click.argument("revision", default="-1")
 def downgrade_command(
     directory: str | None,
@@ -309,6 +315,7 @@ def downgrade_command(
     lock_timeout: float | None,
     no_lock: bool,
     yes: bool,
+    display: t.Any,
     revision: str,
 ) -> None:
     """Revert to a previous version."""
@@ -321,11 +328,12 @@ def downgrade_command(
         **lock_args(no_lock, lock_timeout),
         schemas=schemas or None,
         **bind_args(bind),
-        confirm_data_loss=_confirm_data_loss(yes),
+        confirm_data_loss=_confirm_data_loss(yes, display),
+        progress=display,
     )
 
 
-def _confirm_data_loss(yes: bool) -> t.Any:
+def _confirm_data_loss(yes: bool, display: t.Any = None) -> t.Any:
     """``--yes``, else a question on the terminal, else refuse."""
     if yes:
         return True
@@ -333,10 +341,11 @@ def _confirm_data_loss(yes: bool) -> t.Any:
         return False
 
     def confirm(losses: t.Sequence[t.Any]) -> bool:
-        click.echo("This drops data:", err=True)
-        for loss in losses:
-            click.echo(f"  {loss.describe()}", err=True)
-        return click.confirm("Go on? The data is lost.", default=False, err=True)
+        with display.paused() if display is not None else contextlib.nullcontext():
+            click.echo("This drops data:", err=True)
+            for loss in losses:
+                click.echo(f"  {loss.describe()}", err=True)
+            return click.confirm("Go on? The data is lost.", default=False, err=True)
 
     return confirm
 

@@ -3,6 +3,7 @@ reads the group's options (``flask db -d DIR -x ARG --bind NAME ...``)."""
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 import click
@@ -137,6 +138,29 @@ yes_option = click.option(
     is_flag=True,
     help="Go on when the run drops tables or columns holding rows (for scripts).",
 )
+
+
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Don't show which revision of how many runs (errors still print).",
+)
+
+
+def with_progress(f: F) -> F:
+    """``-q/--quiet``, and the progress display around the command, given to
+    it as ``display`` (``None`` with ``-q`` or ``--sql``)."""
+
+    @functools.wraps(f)
+    def command(*args: t.Any, quiet: bool, **kwargs: t.Any) -> t.Any:
+        # Imported when the command runs, with the API, not at `flask --help`.
+        from .progress_display import progress_display
+
+        with progress_display(quiet, bool(kwargs.get("sql"))) as display:
+            return f(*args, display=display, **kwargs)
+
+    return quiet_option(command)  # type: ignore[return-value]
 
 
 def with_lock_options(f: F) -> F:

@@ -14,11 +14,14 @@ import typing as t
 import sqlalchemy as sa
 
 from ..errors import CommandFailedError
+from ..state import run_state
 from ..state import running
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
+#: The ``context.configure`` option :func:`in_schema` sets.
+_SCHEMA_KEY = "version_table_schema"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 
@@ -57,11 +60,17 @@ def in_schema(engine: sa.Engine, schema: str) -> Iterator[None]:
     sa.event.listen(engine, "checkout", on_checkout)
     sa.event.listen(engine, "checkin", on_checkin)
     try:
-        with running(overrides={"version_table_schema": schema}):
+        with running(overrides={_SCHEMA_KEY: schema}):
             yield
     finally:
         sa.event.remove(engine, "checkout", on_checkout)
         sa.event.remove(engine, "checkin", on_checkin)
+
+
+def current_schema() -> str | None:
+    """The tenant schema the run works in now (inside :func:`in_schema`)."""
+    schema = run_state().overrides.get(_SCHEMA_KEY)
+    return schema if isinstance(schema, str) else None
 
 
 def _set_search_path(dbapi_connection: t.Any, value: str) -> None:

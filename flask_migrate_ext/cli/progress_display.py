@@ -1,0 +1,241 @@
+"""How ``upgrade`` and ``downgrade`` show their progress events on stderr.
+
+On a terminal, one line updated in place (``\\r``) a few times a second:
+which revision of how many, on which database or tenant schema, and for how
+long it has been running. It is erased before anything else is written
+(Alembic's log lines, warnings, messages, questions) and drawn again after,
+and erased at the end, so it never mixes with other output.
+
+Elsewhere (CI logs, containers), one line per revision when it has finished::
+
+    [12/300] a1b2c3 -> d4e5f6 add users table (0.03 s)
+
+Alembic's own ``Running upgrade a1b2c3 -> d4e5f6, add users table`` log line
+is left alone, so log searches written for Flask-Migrate keep working: it
+says a revision started (and stays the last line while a revision hangs),
+ours says it finished, where it stands in the run and how long it took.
+
+Click's ``progressbar`` was not used: it draws a bar, which a run whose
+revisions take milliseconds to hours fills unevenly, can neither be erased
+before other output nor show a clock that ticks while a statement runs, and
+leaves its last state on the screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+import typing as t
+
+import click
+
+from ..progress import duration
+from ..progress import ProgressEvent
+from ..progress import revision_range
+from ..progress import RevisionFinished
+from ..progress import RevisionStarted
+from ..progress import RunFinished
+
+#: Seconds between two redraws of the line on a terminal (4 Hz).
+TICK = 0.25
+
+
+def revision_line(
+    event: RevisionStarted | RevisionFinished, seconds: float, width: int = 0
+) -> str:
+    """``[12/300] users: a1b2c3 -> d4e5f6 add users table (0.03 s)``, the
+    message cut short to fit ``width`` characters (when given)."""
+    where = f"{event.target}: " if event.several else ""
+    head = f"[{event.index}/{event.total}] {where}"
+    head += revision_range(event.source, event.destination)
+    tail = f" ({duration(seconds)})"
+    message = f" {event.message}" if event.message else ""
+    if width:
+        room = width - len(head) - len(tail)
+        if len(message) > room:
+            message = message[: max(room - 3, 0)] + "..." if room > 4 else ""
+        if len(head) + len(message) + len(tail) > width:
+            return (head + tail)[:width]
+    return head + message + tail
+
+
+class LineDisplay:
+    """One line per finished revision (no terminal)."""
+
+    def __init__(self, file: t.IO[str] | None = None) -> None:
+        #: Where lines go; Click's stderr at the time of each line by default.
+        self.file = file
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if isinstance(event, RevisionFinished):
+            line = revision_line(event, event.seconds)
+            if self.file is None:
+                click.echo(line, err=True)
+            else:
+                self.file.write(f"{line}\n")
+
+    def paused(self) -> t.ContextManager[None]:
+        return contextlib.nullcontext()
+
+
+class TerminalDisplay:
+    """The line updated in place on a terminal, while inside the ``with`` block.
+
+    Inside the block ``sys.stderr`` (and ``sys.stdout`` when it is the
+    terminal too) are wrapped: a write first erases the line, which is drawn
+    again once the cursor is back at the start of a line.
+    """
+
+    def __init__(self, stream: t.TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.RLock()
+        self._current: RevisionStarted | None = None
+        #: Characters of the line on the screen now (0: none shown).
+        self._shown = 0
+        #: Nothing else left the cursor in the middle of a line.
+        self._at_line_start = True
+        self._paused = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._saved: list[tuple[str, t.TextIO]] = []
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self._lock:
+            if isinstance(event, RevisionStarted):
+                # Drawn by the ticker, or after Alembic's log line for it.
+                self._current = event
+            elif isinstance(event, RunFinished):
+                self._current = None
+                self._erase()
+
+    def __enter__(self) -> TerminalDisplay:
+        for name in ("stderr", "stdout"):
+            stream = getattr(sys, name)
+            if name == "stderr" or _is_terminal(stream):
+                self._saved.append((name, stream))
+                setattr(sys, name, _ErasingStream(stream, self))
+        self._ticker = threading.Thread(
+            target=self._tick, name="flask_migrate_ext progress", daemon=True
+        )
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=1)
+        with self._lock:
+            self._current = None
+            self._erase()
+            for name, stream in reversed(self._saved):
+                if isinstance(getattr(sys, name), _ErasingStream):
+                    setattr(sys, name, stream)
+            self._saved.clear()
+
+    @contextlib.contextmanager
+    def paused(self) -> t.Iterator[None]:
+        """No line while a question is asked inside the block."""
+        with self._lock:
+            self._erase()
+            self._paused = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused = False
+                self._at_line_start = True  # the answer ended with Enter
+
+    def _tick(self) -> None:
+        while not self._stop.wait(TICK):
+            with self._lock:
+                self._draw()
+
+    def _draw(self) -> None:
+        current = self._current
+        if current is None or self._paused or not self._at_line_start:
+            return
+        width = _width(self._stream) - 1  # the last column would wrap
+        line = revision_line(current, time.monotonic() - current.started, width)
+        padding = " " * max(self._shown - len(line), 0)
+        self._write(f"\r{line}{padding}")
+        if padding:
+            self._write(f"\r{line}")
+        self._shown = len(line)
+
+    def _erase(self) -> None:
+        if self._shown:
+            self._write(f"\r{' ' * self._shown}\r")
+            self._shown = 0
+
+    def _write(self, text: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a closed terminal
+            self._stream.write(text)
+            self._stream.flush()
+
+    def _written(self, text: str) -> None:
+        """Someone else wrote ``text``: draw the line again after a full line."""
+        self._at_line_start = text.endswith("\n")
+        self._draw()
+
+
+class _ErasingStream:
+    """A text stream that erases the progress line before each write."""
+
+    def __init__(self, stream: t.TextIO, display: TerminalDisplay) -> None:
+        self._wrapped = stream
+        self._display = display
+
+    def write(self, text: str) -> int:
+        if not text or not isinstance(text, str):
+            return self._wrapped.write(text)
+        display = self._display
+        with display._lock:
+            display._erase()
+            written = self._wrapped.write(text)
+            if text.endswith("\n"):
+                self._wrapped.flush()  # before the line is drawn after it
+            display._written(text)
+            return written
+
+    def writelines(self, lines: t.Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> t.Any:
+        return getattr(self._wrapped, name)
+
+
+def _is_terminal(stream: t.IO[str] | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _width(stream: t.TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        return 80
+
+
+Display = LineDisplay | TerminalDisplay
+
+
+@contextlib.contextmanager
+def progress_display(quiet: bool, sql: bool) -> t.Iterator[Display | None]:
+    """The display for a run of the CLI: none with ``-q`` or ``--sql`` (whose
+    SQL goes to stdout as it is), the line in place on a terminal (not a
+    ``TERM=dumb`` one), else one line per revision."""
+    if quiet or sql:
+        yield None
+        return
+    stderr = sys.stderr
+    if _is_terminal(stderr) and os.environ.get("TERM") != "dumb":
+        with TerminalDisplay(stderr) as display:
+            yield display
+        return
+    yield LineDisplay()
