@@ -66,6 +66,8 @@ _REVISION_ID = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{12}(?![0-9A-Za-z])")
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 #: What ``status`` says of how long a revision took, and on which host.
 _TIMING = re.compile(r"\b\d+\.\d{2} s, on [^\]]+\]")
+#: How long a revision took, in upgrade's and downgrade's progress lines.
+_DURATION = re.compile(r"\((?:\d+\.\d{1,2} s|\d+ min \d{2} s)\)$")
 
 
 @dataclasses.dataclass
@@ -122,6 +124,7 @@ def raw_lines(text: str, project: Path | None = None) -> list[str]:
 def normalise(line: str) -> str:
     """A line with revision ids and dates made comparable."""
     line = _TIMING.sub("<seconds>, on <host>]", line)
+    line = _DURATION.sub("(<seconds>)", line)
     return _DATE.sub("<date>", _REVISION_ID.sub("<rev>", line))
 
 

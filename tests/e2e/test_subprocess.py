@@ -293,6 +293,9 @@ for command in ("current", "heads", "branches", "history", "show", "check"):
 # NULL assistants (docs/autogenerate).
 for command in ("upgrade", "downgrade"):
     OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {"-y", "--yes"}
+# The progress display (docs/deploying), silenced.
+for command in ("upgrade", "downgrade"):
+    OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {"-q", "--quiet"}
 OUR_EXTRA_OPTIONS["migrate"] = OUR_EXTRA_OPTIONS["migrate"] | {
     "--rename",
     "--rename-table",
