@@ -3,7 +3,6 @@ config, the databases and their ledgers."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import typing as t
@@ -22,13 +21,11 @@ from ..apply.lock import control_engine
 from ..apply.lock import is_held
 from ..apply.lock import LockMode
 from ..apply.lock import LockTarget
-from ..apply.runner import RunResult
 from ..apply.runner import RunSettings
 from ..apply.tracking import Timeouts
 from ..databases.tenants import check_schemas
 from ..databases.tenants import in_schema
 from ..databases.urls import masked
-from ..report import report
 from ..scripts import context_rules
 from ..scripts import graph
 from ..scripts.config import build_config
@@ -45,6 +42,7 @@ from ..state import MigrateState
 from ..state import run_state
 from ..state import selected_bind_names
 from .boundary import user_facing
+from .targets import schema_list
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -90,34 +88,8 @@ def _config(
     return config
 
 
-def _run_in_schemas(
-    schemas: t.Sequence[str] | None, sql: bool, run_one: t.Callable[[], RunResult]
-) -> RunResult:
-    """Run once, or once per tenant schema, reporting each schema."""
-    names = _schema_names(schemas)
-    if not names:
-        return run_one()
-    if sql:
-        raise errors.CommandFailedError(
-            "--sql and tenant schemas don't mix: generate the SQL once and run"
-            " it in each schema."
-        )
-    engine = _schema_engine(names)
-    combined = RunResult()
-    for schema in names:
-        report(f"Schema {schema}:")
-        with in_schema(engine, schema):
-            result = run_one()
-        combined.steps.extend(
-            dataclasses.replace(step, schema=schema) for step in result.steps
-        )
-    return combined
-
-
 def _schema_names(schemas: t.Sequence[str] | None) -> list[str]:
-    if schemas:
-        return list(schemas)
-    return list(current_settings().schemas)
+    return schema_list(schemas)
 
 
 def _schema_engine(names: list[str]) -> sa.Engine:
@@ -130,6 +102,12 @@ def _schema_engine(names: list[str]) -> sa.Engine:
     sync_engine = t.cast(sa.Engine, getattr(engine, "sync_engine", engine))
     check_schemas(control_engine(engine), names)
     return sync_engine
+
+
+def _env_chooses_binds(config: AlembicConfig) -> bool:
+    """Whether the config's env.py can work on some of the databases only."""
+    location = config.get_main_option("script_location") or get_state().directory
+    return _env_supports_binds(location)
 
 
 def _env_supports_binds(location: str) -> bool:

@@ -39,6 +39,7 @@ from .lock import LockHandle
 from .lock import LockMode
 from .lock import LockTarget
 from .lock import migration_lock
+from .targets import TargetResult
 from .tracking import StepTracker
 from .tracking import Timeouts
 
@@ -107,6 +108,11 @@ class RunResult:
     steps: list[Step] = dataclasses.field(default_factory=list)
     #: Version table contents when the run started (``None`` in ``--sql`` mode).
     initial: tuple[str, ...] | None = None
+    #: What happened on each target (bind, tenant schema) of the command, in
+    #: the order given; one entry when there was one.
+    #:
+    #: .. versionadded:: 0.1
+    targets: list[TargetResult] = dataclasses.field(default_factory=list, compare=False)
 
 
 def _step(action: Action, step: MigrationStep, database: str = "") -> Step:
