@@ -139,10 +139,13 @@ def _run_settings(
 
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
     version_table = state.context_kwargs.get("version_table", "alembic_version")
+    schema = run_state().overrides.get("version_table_schema")  # a tenant's
     targets = []
     for name in database_names():
         engine = get_engine(state, name)
-        targets.append(LockTarget(name, control_engine(engine), version_table, engine))
+        targets.append(
+            LockTarget(name, control_engine(engine), version_table, engine, schema)
+        )
     return tuple(targets)
 
 

@@ -15,6 +15,7 @@ from alembic import command as alembic_command
 from alembic.util import asbool
 
 from .. import errors
+from ..apply.targets import TargetResult
 from ..autogenerate.diffs import describe_diffs
 from ..scripts import graph
 from ..scripts.revisions import BranchPoint
@@ -119,7 +120,10 @@ def read_current(
             raise
         return mine
 
-    results, values = targets.run(work_plan, work)
+    def fill(value: list[DatabaseState], result: TargetResult) -> None:
+        result.after = tuple(sorted({id for each in value for id in each.ids}))
+
+    results, values = targets.run(work_plan, work, fill)
     states = [each for value in values for each in value or ()]
     targets.raise_failed(results, states, state.command)
     return states

@@ -95,7 +95,7 @@ def control_engine(engine: t.Any) -> sa.Engine:
 def _lock_key(target: LockTarget) -> int:
     # Advisory lock keys are bigints; one key per version table keeps two
     # independent migration histories in one database from blocking each other.
-    return zlib.crc32(f"flask_migrate_ext:{target.version_table}".encode())
+    return zlib.crc32(f"flask_migrate_ext:{target.lock_name}".encode())
 
 
 class LockHandle:
@@ -302,7 +302,7 @@ def _mysql_lock(target: LockTarget, timeout: float, command: str) -> Iterator[He
         isolation_level="AUTOCOMMIT"
     ) as conn:
         database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
-        name = f"fmx:{database}:{target.version_table}"[:64]
+        name = f"fmx:{database}:{target.lock_name}"[:64]
 
         def try_acquire() -> bool:
             query = sa.text("SELECT GET_LOCK(:name, 0)")
@@ -462,7 +462,7 @@ def is_held(target: LockTarget, mode: LockMode = "session") -> bool:
     if dialect in ("mysql", "mariadb"):
         with target.engine.connect() as conn:
             database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
-            name = f"fmx:{database}:{target.version_table}"[:64]
+            name = f"fmx:{database}:{target.lock_name}"[:64]
             used = conn.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name})
             return used.scalar() is not None
     if dialect == "sqlite":
