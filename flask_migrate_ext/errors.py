@@ -308,12 +308,12 @@ class TargetsFailedError(MigrateError):
     of them.
 
     :attr:`targets` holds every target's
-    :class:`~flask_migrate_ext.apply.targets.TargetResult`, the failed,
+    :class:`~flask_migrate_ext.TargetResult`, the failed,
     interrupted and skipped ones included; :attr:`result` what the command
     would have returned (a :class:`~flask_migrate_ext.RunResult` for
     ``upgrade`` and ``downgrade``, the states read for ``current``).
     :attr:`exit_code` is the most severe of the failed targets' codes (see
-    :data:`SEVERITY`).
+    ``SEVERITY`` in this module, and the exit codes page).
 
     .. versionadded:: 0.1
     """

@@ -266,7 +266,7 @@ SETTINGS: tuple[Setting, ...] = (
         " and ledger (same as `--schema`, which wins). A list of names, or a"
         " function taking no arguments that returns them, called in the app"
         " context when a command needs them (a query of the tenants table)."
-        " See [](deploying.md#many-targets-at-once).",
+        " See [](deploying.md#many-targets).",
     ),
     Setting(
         "MIGRATE_REVISION_CACHE",
