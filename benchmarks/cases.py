@@ -161,14 +161,14 @@ class Builder:
                 # autogenerate would want to drop them.
                 self.dbs.drop_tables(backend, name, "flask_migrate_ext")
             keep = _versions(folder)
-            if not self.quick:  # in sync means autogenerate finds nothing
-                generate.run_flask(folder, "db", "migrate", url=db_url)
-                if _versions(folder) != keep:
-                    print(
-                        f"warning: {n} finds changes in the synced {backend} database",
-                        file=sys.stderr,
-                    )
-                    remove_new_versions(folder, keep)
+            # In sync means autogenerate finds nothing.
+            generate.run_flask(folder, "db", "migrate", url=db_url)
+            if _versions(folder) != keep:
+                print(
+                    f"warning: {n} finds changes in the synced {backend} database",
+                    file=sys.stderr,
+                )
+                remove_new_versions(folder, keep)
             out[n] = (folder, db_url, keep)
         self._sync[backend] = out
         return out

@@ -13,9 +13,13 @@ Variants:
 - ``none``: the same app without any migration extension (the floor)
 
 The app reads its database URL from ``BENCH_DATABASE_URL`` so one fixture can be
-pointed at SQLite or PostgreSQL. Fixtures live in a temporary folder, on tmpfs
-(``/dev/shm``) when there is one: on a real disk SQLite's fsync per revision would
-dominate the upgrade timings for every extension alike.
+pointed at SQLite, PostgreSQL or MariaDB. For the tenant workload (W8),
+``edit_fm_env_for_tenants`` edits Flask-Migrate's ``env.py`` the way users of
+schema-per-tenant apps do: it is the user's code in that benchmark.
+
+Fixtures live in a temporary folder, on tmpfs (``/dev/shm``) when there is one:
+on a real disk SQLite's fsync per revision would dominate the upgrade timings
+for every extension alike.
 
 Run it alone to look at the files::
 

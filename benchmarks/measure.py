@@ -170,14 +170,16 @@ class Variant:
 class Target:
     """``kind``: ``fm`` (ext/FM median), ``floor`` (ext/floor median), ``rss``
     (ext/FM median peak RSS), ``import_ms`` (ext - none in-process import, ms),
-    ``ratio`` (median of variant ``num`` / median of variant ``den``; with
-    ``limit`` None it is only reported)."""
+    ``ratio`` (median of variant ``num`` / median of variant ``den``, divided
+    by the same ratio of the pair ``per`` when given; with ``limit`` None it
+    is only reported)."""
 
     kind: str
     limit: float | None
     num: str = "ext"
     den: str = "fm"
     label: str | None = None
+    per: tuple[str, str] | None = None
 
 
 @dataclasses.dataclass

@@ -73,6 +73,16 @@ def w5(b: Builder, backends: list[str]) -> list[Case]:
                     Target(
                         "ratio", None, "none", "none_1", f"floor x{copies} / floor x1"
                     ),
+                    # What the group costs beyond the machine's cores: the
+                    # same ratio for `flask --help` (no database, no lock).
+                    Target(
+                        "ratio",
+                        None,
+                        "ext",
+                        "ext_1",
+                        f"(ext x{copies} / ext x1) / (floor x{copies} / floor x1)",
+                        per=("none", "none_1"),
+                    ),
                     RSS,
                 ],
             )
@@ -140,9 +150,16 @@ def w7(b: Builder, backends: list[str]) -> list[Case]:
     cases = []
     for backend in b.only("W7", backends, "sqlite postgresql"):
         fixture = b.sync_fixture(backend)
+        # The folders are W3's too: its `migrate` runs may have left a file.
         check = [
-            Variant(n, folder, flask_argv("db", "check"), url)
-            for n, (folder, url, _) in fixture.items()
+            Variant(
+                n,
+                folder,
+                flask_argv("db", "check"),
+                url,
+                reset=bind(remove_new_versions, folder, keep),
+            )
+            for n, (folder, url, keep) in fixture.items()
         ]
         migrate = [
             Variant(
