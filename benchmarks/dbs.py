@@ -5,12 +5,15 @@ Servers: ``$FLASK_MIGRATE_EXT_TEST_POSTGRESQL`` (default
 ``postgresql+psycopg://root@127.0.0.1:5432/test``) and
 ``$FLASK_MIGRATE_EXT_TEST_MARIADB`` (default
 ``mysql+pymysql://root@127.0.0.1:3306/test``); the database part of the URL is
-replaced by the benchmark's own.
+replaced by the benchmark's own. Each run names its databases
+``fmxb_<6 hex>_<name>``, so runs going on side by side (other checkouts on the
+same servers) never touch each other's databases.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import typing as t
 from pathlib import Path
@@ -33,6 +36,7 @@ class Databases:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.prefix = f"fmxb_{secrets.token_hex(3)}_"
         self._admin: dict[str, t.Any] = {}
         self.created: list[tuple[str, str]] = []
 
@@ -50,7 +54,7 @@ class Databases:
             return f"sqlite:///{self.root / 'db' / (name + '.db')}"
         import sqlalchemy as sa
 
-        url = sa.make_url(SERVER_URLS[backend]).set(database=f"fmxb_{name}")
+        url = sa.make_url(SERVER_URLS[backend]).set(database=self.prefix + name)
         return url.render_as_string(hide_password=False)
 
     def execute(self, backend: str, *statements: str) -> None:
@@ -100,18 +104,18 @@ class Databases:
             if template is not None:
                 shutil.copyfile(self.root / "db" / (template + ".db"), path)
             return url
-        db = f"fmxb_{name}"
+        db = self.prefix + name
         if (backend, db) not in self.created:
             self.created.append((backend, db))
         if backend == "postgresql":
             create = f"CREATE DATABASE {db}"
             if template is not None:
-                create += f" TEMPLATE fmxb_{template}"
+                create += f" TEMPLATE {self.prefix}{template}"
             self.execute(backend, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", create)
             return url
         self.execute(backend, f"DROP DATABASE IF EXISTS {db}", f"CREATE DATABASE {db}")
         if template is not None:
-            self._copy_mariadb(f"fmxb_{template}", db)
+            self._copy_mariadb(self.prefix + template, db)
         return url
 
     def _copy_mariadb(self, source: str, target: str) -> None:
