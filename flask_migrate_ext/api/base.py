@@ -144,7 +144,7 @@ def _run_settings(
     settings = current_settings()
     return RunSettings(
         lock=settings.lock is not False if lock is None else lock,
-        lock_mode="table" if settings.lock == "table" else "session",
+        lock_mode=_lock_mode(settings.lock),
         lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
         transaction_per_revision=settings.per_revision,
         targets=_targets(state),
@@ -157,6 +157,11 @@ def _run_settings(
         ),
         data_loss_guard=settings.data_loss_guard,
     )
+
+
+def _lock_mode(setting: t.Any) -> LockMode:
+    """The lock mode ``MIGRATE_LOCK`` asks for (``True``: found out)."""
+    return "table" if setting == "table" else "session" if setting == "session" else "auto"
 
 
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
@@ -192,7 +197,7 @@ def _check_ledgers(
     if ledger is None:
         return
     settings = current_settings()
-    mode: LockMode = "table" if settings.lock == "table" else "session"
+    mode = _lock_mode(settings.lock)
     for target in _targets(state):
         probe: LockProbe = None
         if holding_lock:

@@ -79,7 +79,8 @@ class RunSettings:
 
     #: Take the migration lock (never in ``--sql`` mode, which touches nothing).
     lock: bool = True
-    lock_mode: LockMode = "session"
+    #: ``auto``: the table lock behind a transaction pooler, else session locks.
+    lock_mode: LockMode = "auto"
     #: Seconds to wait for another process's lock before giving up.
     lock_timeout: float = 600.0
     #: Commit each revision on its own (``True``) or all of them at once;
