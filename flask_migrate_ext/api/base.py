@@ -25,6 +25,7 @@ from ..apply.lock import LockTarget
 from ..apply.runner import RunResult
 from ..apply.runner import RunSettings
 from ..apply.tracking import Timeouts
+from ..databases.poolers import behind_transaction_pooler
 from ..databases.tenants import check_schemas
 from ..databases.tenants import in_schema
 from ..databases.urls import masked
@@ -103,10 +104,11 @@ def _run_in_schemas(
             " it in each schema."
         )
     engine = _schema_engine(names)
+    pooled = behind_transaction_pooler(engine)
     combined = RunResult()
     for schema in names:
         report(f"Schema {schema}:")
-        with in_schema(engine, schema):
+        with in_schema(engine, schema, pooled):
             result = run_one()
         combined.steps.extend(
             dataclasses.replace(step, schema=schema) for step in result.steps
@@ -260,8 +262,9 @@ def _each_schema(schemas: t.Sequence[str] | None) -> t.Iterator[str | None]:
         yield None
         return
     engine = _schema_engine(names)
+    pooled = behind_transaction_pooler(engine)
     for schema in names:
-        with in_schema(engine, schema):
+        with in_schema(engine, schema, pooled):
             yield schema
 
 

@@ -30,6 +30,9 @@ _PID = "SELECT pg_backend_pid()"
 
 #: What was found for each engine (the app's, the lock's twin), in this process.
 _found: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionary()
+#: The databases said to be behind one (an async engine and its sync twin
+#: for the lock are one database: said once).
+_said: set[str] = set()
 
 
 def behind_transaction_pooler(engine: t.Any) -> bool:
@@ -45,10 +48,13 @@ def behind_transaction_pooler(engine: t.Any) -> bool:
         _found[engine] = found
         if found:
             without_prepared_statements(engine)
-            report(
-                f"{masked(engine.url)} is behind a transaction pooler: using the"
-                " table lock, no prepared statements (see MIGRATE_LOCK)."
-            )
+            where = masked(engine.url.set(drivername=engine.url.get_backend_name()))
+            if where not in _said:
+                _said.add(where)
+                report(
+                    f"{where} is behind a transaction pooler: using the table"
+                    " lock, no prepared statements (see MIGRATE_LOCK)."
+                )
     return found
 
 
