@@ -23,6 +23,7 @@ from ..report import report
 from ..scripts import graph
 from ..state import running
 from . import dataloss
+from .failures import expected_versions
 from .failures import handle_failure
 from .failures import others_after_failure
 from .failures import retry
@@ -248,8 +249,9 @@ def run(
                     trackers.clear()  # env.py runs again, from where the database is
                     continue
                 others = others_after_failure(failed, trackers, initial, result)
+                expected = expected_versions(failed, initial, result)
                 handle_failure(
-                    failed, error, ledger, settings, others, earlier, attempt
+                    failed, error, ledger, settings, others, earlier, attempt, expected
                 )
         if ledger is not None and action == "stamp":
             _record_stamps(ledger, script, result, settings, initial)
