@@ -43,6 +43,7 @@ import zlib
 import sqlalchemy as sa
 
 from ..databases.poolers import behind_transaction_pooler
+from ..databases.poolers import same_database
 from ..errors import first_line
 from .lock_wait import Held
 from .lock_wait import LockTarget as LockTarget
@@ -93,6 +94,7 @@ def control_engine(engine: t.Any) -> sa.Engine:
         )
         twin = sa.create_engine(url.set(drivername=name), poolclass=sa.pool.NullPool)
         _sync_engines[engine] = twin
+        same_database(twin, engine)
     return twin
 
 

@@ -8,16 +8,28 @@ lock (:mod:`..apply.lock`) switches to its table lock, and the engine's
 psycopg connections stop preparing statements (PgBouncer before 1.21 does
 not follow them from one server connection to the next).
 
-The test is exact: two client connections open at once never share a server
-session, unless a transaction pooler is in between, and one client
-connection keeps its server session, unless a transaction pooler is in
-between. So a session pooler or a plain TCP proxy (an SSH tunnel, a Docker
-port mapping, NAT) is not taken for one: they keep session semantics, and
-session locks work through them.
+Two signs, either one enough:
+
+- something opened the server's side of the connection other than this
+  process: the ports the server reports for the connection
+  (``inet_client_port()``, ``inet_server_port()``) are not those of this
+  process's socket. Through a pooler they never are. A plain TCP proxy
+  (an SSH tunnel, a Docker port mapping, a cloud SQL proxy) and a session
+  pooler show the same sign and are taken for a pooler too: their sessions
+  would hold, but nothing tells them from a transaction pooler, and the
+  table lock works through all of them. NAT that keeps ports does not
+  show it. ``MIGRATE_LOCK = "session"`` keeps session locks.
+- one server session serves two client connections open at once, or one
+  client connection gets another server session on its next transaction:
+  only a transaction pooler does that. This one alone also finds a pooler
+  on a Unix socket, where there are no ports to compare; under load it can
+  miss one.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import typing as t
 import weakref
 
@@ -26,13 +38,18 @@ import sqlalchemy as sa
 from ..report import report
 from .urls import masked
 
-_PID = "SELECT pg_backend_pid()"
+_PROBE = sa.text("SELECT pg_backend_pid(), inet_client_port(), inet_server_port()")
 
-#: What was found for each engine (the app's, the lock's twin), in this process.
+#: What was found for each engine, in this process.
 _found: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionary()
-#: The databases said to be behind one (an async engine and its sync twin
-#: for the lock are one database: said once).
-_said: set[str] = set()
+#: The synchronous twin the lock uses for an async engine: one database,
+#: found out (and said) once.
+_twins: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+
+
+def same_database(twin: sa.Engine, engine: t.Any) -> None:
+    """``twin`` reaches the database of ``engine`` (an async engine)."""
+    _twins[twin] = t.cast(sa.Engine, getattr(engine, "sync_engine", engine))
 
 
 def behind_transaction_pooler(engine: t.Any) -> bool:
@@ -42,43 +59,61 @@ def behind_transaction_pooler(engine: t.Any) -> bool:
     engine = t.cast(sa.Engine, getattr(engine, "sync_engine", engine))
     if engine.dialect.name != "postgresql":
         return False
-    found = _found.get(engine)
+    key = _twins.get(engine, engine)
+    found = _found.get(key)
     if found is None:
-        found = _shares_sessions(engine)
-        _found[engine] = found
+        sign = _shares_sessions(engine)
+        found = _found[key] = sign is not None
         if found:
-            without_prepared_statements(engine)
-            where = masked(engine.url.set(drivername=engine.url.get_backend_name()))
-            if where not in _said:
-                _said.add(where)
-                report(
-                    f"{where} is behind a transaction pooler: using the table"
-                    " lock, no prepared statements (see MIGRATE_LOCK)."
-                )
+            report(
+                f"{masked(key.url)} is behind a pooler or proxy ({sign}): using"
+                " the table lock, no prepared statements (see MIGRATE_LOCK)."
+            )
+    if found:
+        without_prepared_statements(engine)
     return found
 
 
 def known_pooler(engine: t.Any) -> bool:
     """Whether ``engine`` was found behind a transaction pooler (without
     asking the database)."""
-    return _found.get(getattr(engine, "sync_engine", engine), False)
+    engine = getattr(engine, "sync_engine", engine)
+    return _found.get(_twins.get(engine, engine), False)
 
 
-def _shares_sessions(engine: sa.Engine) -> bool:
-    """Whether the server session of one client connection is handed to
-    another, or changes between two of its transactions."""
+def _shares_sessions(engine: sa.Engine) -> str | None:
+    """What shows a pooler between us and the server, or ``None``."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as first:
-        pid = first.exec_driver_sql(_PID).scalar()
+        pid, client_port, server_port = first.execute(_PROBE).one()
+        ends = _socket_ports(first)
+        if ends is not None and (client_port, server_port) != ends:
+            return "its server connection is not this process's"
         # A pooler gives the server session just released to the next
         # client, most often: a second client shows the first one's pid.
         with engine.connect().execution_options(
             isolation_level="AUTOCOMMIT"
         ) as second:
-            other = second.exec_driver_sql(_PID).scalar()
-        if other == pid:
-            return True
-        # Or the first client, on its next transaction, gets another one.
-        return first.exec_driver_sql(_PID).scalar() != pid
+            other = second.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        if other == pid or first.exec_driver_sql(
+            "SELECT pg_backend_pid()"
+        ).scalar() != pid:
+            return "server sessions are shared"
+    return None
+
+
+def _socket_ports(connection: sa.Connection) -> tuple[int, int] | None:
+    """This end's port and the other end's port of ``connection``'s TCP
+    socket; ``None`` on a Unix socket, or a driver that does not tell."""
+    fileno = getattr(connection.connection.dbapi_connection, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        with socket.socket(fileno=os.dup(fileno())) as sock:
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
+                return None
+            return int(sock.getsockname()[1]), int(sock.getpeername()[1])
+    except (OSError, ValueError):
+        return None
 
 
 def without_prepared_statements(engine: sa.Engine, connection: t.Any = None) -> None:

@@ -38,6 +38,7 @@ from flask import current_app
 from ..databases.poolers import behind_transaction_pooler
 from ..databases.poolers import without_prepared_statements
 from ..settings import LOCK_TABLE
+from ..state import current_settings
 from ..state import database_names
 from ..state import get_state
 from ..state import ledger_table_name
@@ -101,7 +102,9 @@ def _through_pooler(connection: t.Any) -> None:
     """Turn prepared statements off on env.py's connection (checked out
     before the engine was found behind a transaction pooler)."""
     engine = getattr(connection, "engine", None)
-    if isinstance(engine, sa.Engine) and behind_transaction_pooler(engine):
+    if not isinstance(engine, sa.Engine) or current_settings().lock == "session":
+        return  # "session": the app says its sessions hold
+    if behind_transaction_pooler(engine):
         without_prepared_statements(engine, connection)
 
 
