@@ -85,19 +85,41 @@ def lock_rows(direct: str) -> int:
 def test_pooler_is_found_and_a_direct_connection_is_not(
     pooled: str, database: str
 ) -> None:
-    through = sa.create_engine(pooled)
     direct = sa.create_engine(database)
     try:
-        assert behind_transaction_pooler(through)
         assert not behind_transaction_pooler(direct)
-        # A psycopg connection of the pooled engine prepares nothing now.
-        with through.connect() as conn:
-            assert conn.connection.dbapi_connection.prepare_threshold is None
         with direct.connect() as conn:
             assert conn.connection.dbapi_connection.prepare_threshold == 5
     finally:
-        through.dispose()
         direct.dispose()
+
+
+def same_statement_many_times(engines: list[sa.Engine]) -> None:
+    """What psycopg prepares (five runs of one statement on a connection),
+    from several clients sharing the pool's server sessions."""
+    for n in range(12):
+        for engine in engines:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1 + :n"), {"n": n})
+                conn.commit()
+
+
+def test_prepared_statements_are_off_behind_the_pooler(pooled: str) -> None:
+    unprepared = [sa.create_engine(pooled) for _ in range(3)]
+    try:
+        # The failure the detection avoids, shown first.
+        with pytest.raises(sa.exc.DBAPIError, match="prepared statement"):
+            same_statement_many_times(unprepared)
+    finally:
+        for engine in unprepared:
+            engine.dispose()
+    engines = [sa.create_engine(pooled) for _ in range(3)]
+    try:
+        assert all(behind_transaction_pooler(engine) for engine in engines)
+        same_statement_many_times(engines)
+    finally:
+        for engine in engines:
+            engine.dispose()
 
 
 def test_commands_work_through_the_pooler(
@@ -124,10 +146,12 @@ def test_commands_work_through_the_pooler(
         "r2",
         "r1",
         # Six times the same statement: psycopg would prepare it.
-        "\n".join(
-            f"op.execute(\"INSERT INTO employee (name) VALUES ('e{n}')\")"
-            for n in range(6)
-        ),
+        """
+        for n in range(6):
+            op.get_bind().execute(
+                sa.text("INSERT INTO employee (name) VALUES (:n)"), {"n": str(n)}
+            )
+        """,
         'op.execute("DELETE FROM employee")',
     )
     for args in [
