@@ -25,8 +25,8 @@ from helpers import create_database
 from helpers import drop_database
 from helpers import MultidbFactory
 from helpers import SERVER_URLS
-from servers import pgbouncer
 from servers import PgBouncer
+from servers import pgbouncer
 
 
 @pytest.fixture(params=BACKENDS)

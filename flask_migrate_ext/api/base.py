@@ -163,7 +163,9 @@ def _run_settings(
 
 def _lock_mode(setting: t.Any) -> LockMode:
     """The lock mode ``MIGRATE_LOCK`` asks for (``True``: found out)."""
-    return "table" if setting == "table" else "session" if setting == "session" else "auto"
+    if setting in ("table", "session"):
+        return t.cast(LockMode, setting)
+    return "auto"
 
 
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:

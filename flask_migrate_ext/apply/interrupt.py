@@ -135,8 +135,8 @@ def server_canceller(connection: sa.Connection, engine: sa.Engine) -> Canceller 
         # not known in advance (a pid read now may serve another client
         # then): the driver's cancel request goes through the pooler, which
         # sends it to the right one.
-        cancel = getattr(connection.connection.dbapi_connection, "cancel", None)
-        return t.cast("Canceller | None", cancel)
+        driver_cancel = getattr(connection.connection.dbapi_connection, "cancel", None)
+        return t.cast("Canceller | None", driver_cancel)
     if dialect == "postgresql":
         pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         statement = sa.text("SELECT pg_cancel_backend(:id)")

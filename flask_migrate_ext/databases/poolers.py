@@ -90,13 +90,12 @@ def _shares_sessions(engine: sa.Engine) -> str | None:
             return "its server connection is not this process's"
         # A pooler gives the server session just released to the next
         # client, most often: a second client shows the first one's pid.
-        with engine.connect().execution_options(
-            isolation_level="AUTOCOMMIT"
-        ) as second:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as second:
             other = second.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        if other == pid or first.exec_driver_sql(
-            "SELECT pg_backend_pid()"
-        ).scalar() != pid:
+        if (
+            other == pid
+            or first.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+        ):
             return "server sessions are shared"
     return None
 

@@ -254,9 +254,12 @@ def test_concurrent_upgrades_through_the_pooler(
             stderr = "".join(err for _, err in outputs)
             assert stderr.count("Running upgrade r1 -> r2") == 1, (round_, stderr)
             with direct.begin() as conn:
-                assert conn.exec_driver_sql("SELECT count(*) FROM counter").scalar() == 1
-                version = conn.exec_driver_sql("SELECT version_num FROM alembic_version")
-                assert version.scalars().all() == ["r2"]
+                rows = conn.exec_driver_sql("SELECT count(*) FROM counter")
+                assert rows.scalar() == 1, round_
+                version = conn.exec_driver_sql(
+                    "SELECT version_num FROM alembic_version"
+                )
+                assert version.scalars().all() == ["r2"], round_
                 # Back to the start: no revision applied.
                 conn.exec_driver_sql("DROP TABLE counter")
                 conn.exec_driver_sql("DROP TABLE alembic_version")
