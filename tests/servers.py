@@ -258,7 +258,7 @@ class PgBouncer:
             "[pgbouncer]\n"
             "listen_addr = 127.0.0.1\n"
             f"listen_port = {self.port}\n"
-            "unix_socket_dir =\n"
+            f"unix_socket_dir = {base}\n"
             "auth_type = any\n"
             "pool_mode = transaction\n"
             f"default_pool_size = {pool_size}\n"
@@ -280,6 +280,14 @@ class PgBouncer:
         url = self.upstream.set(host="127.0.0.1", port=self.port)
         if database is not None:
             url = url.set(database=database)
+        return url.render_as_string(hide_password=False)
+
+    def unix_url(self, database: str) -> str:
+        """``database`` through the pooler's Unix socket."""
+        url = self.upstream.set(host=None, port=None, database=database)
+        url = url.update_query_dict(
+            {"host": os.fspath(self.base), "port": str(self.port)}
+        )
         return url.render_as_string(hide_password=False)
 
     def wait_started(self) -> None:

@@ -21,9 +21,8 @@ Two signs, either one enough:
   show it. ``MIGRATE_LOCK = "session"`` keeps session locks.
 - one server session serves two client connections open at once, or one
   client connection gets another server session on its next transaction:
-  only a transaction pooler does that. This one alone also finds a pooler
-  on a Unix socket, where there are no ports to compare; under load it can
-  miss one.
+  only a transaction pooler does that. Asked only on a Unix socket, where
+  there are no ports to compare (under load it can miss a pooler).
 """
 
 from __future__ import annotations
@@ -86,8 +85,12 @@ def _shares_sessions(engine: sa.Engine) -> str | None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as first:
         pid, client_port, server_port = first.execute(_PROBE).one()
         ends = _socket_ports(first)
-        if ends is not None and (client_port, server_port) != ends:
-            return "its server connection is not this process's"
+        if ends is not None:
+            # TCP: the server's peer is this process's socket, or something
+            # in between (which the ports tell, but for a coincidence).
+            if (client_port, server_port) != ends:
+                return "its server connection is not this process's"
+            return None
         # A pooler gives the server session just released to the next
         # client, most often: a second client shows the first one's pid.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as second:

@@ -3,6 +3,7 @@ out, the lock holds, session state stays ours, and the commands work."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import typing as t
@@ -91,6 +92,28 @@ def test_pooler_is_found_and_a_direct_connection_is_not(
         with direct.connect() as conn:
             assert conn.connection.dbapi_connection.prepare_threshold == 5
     finally:
+        direct.dispose()
+
+
+def test_pooler_is_found_through_a_unix_socket(
+    pgbouncer_server: PgBouncer, database: str
+) -> None:
+    """No ports to compare: the server sessions shared between two client
+    connections tell."""
+    name = sa.make_url(database).database
+    assert name is not None
+    through = sa.create_engine(pgbouncer_server.unix_url(name))
+    direct = sa.create_engine(
+        sa.make_url(database)
+        .set(host=None, port=None)
+        .update_query_dict({"host": "/var/run/postgresql"})
+    )
+    try:
+        assert behind_transaction_pooler(through)
+        if os.path.exists("/var/run/postgresql/.s.PGSQL.5432"):
+            assert not behind_transaction_pooler(direct)
+    finally:
+        through.dispose()
         direct.dispose()
 
 
