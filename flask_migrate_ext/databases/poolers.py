@@ -61,7 +61,7 @@ def behind_transaction_pooler(engine: t.Any) -> bool:
     key = _twins.get(engine, engine)
     found = _found.get(key)
     if found is None:
-        sign = _shares_sessions(engine)
+        sign = _pooler_sign(engine)
         found = _found[key] = sign is not None
         if found:
             report(
@@ -80,7 +80,7 @@ def known_pooler(engine: t.Any) -> bool:
     return _found.get(_twins.get(engine, engine), False)
 
 
-def _shares_sessions(engine: sa.Engine) -> str | None:
+def _pooler_sign(engine: sa.Engine) -> str | None:
     """What shows a pooler between us and the server, or ``None``."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as first:
         pid, client_port, server_port = first.execute(_PROBE).one()
