@@ -14,7 +14,7 @@ import typing as t
 
 from .errors import SettingsError
 
-LockSetting = t.Literal[True, False, "table"]
+LockSetting = t.Literal[True, False, "table", "session"]
 TransactionMode = t.Literal["per-revision", "all"]
 GuardMode = t.Literal["off", "warn", "error"]
 DataLossGuard = t.Literal["warn", "confirm", "off"]
@@ -170,10 +170,12 @@ SETTINGS: tuple[Setting, ...] = (
         "MIGRATE_LOCK",
         "lock",
         True,
-        _choice(True, False, "table"),
+        _choice(True, False, "table", "session"),
         "Take the migration lock for `upgrade`, `downgrade`, `stamp`, `resolve`"
-        ' and `uninstall`. `"table"` uses a lock table instead of session locks'
-        " (for PgBouncer in transaction mode); `False` turns locking off. See"
+        " and `uninstall`. `True` uses session locks, or the lock table on a"
+        " PostgreSQL database found behind a transaction pooler (PgBouncer in"
+        ' transaction mode); `"table"` always uses the lock table, `"session"`'
+        " always session locks; `False` turns locking off. See"
         " [](deploying.md).",
     ),
     Setting(

@@ -23,6 +23,7 @@ from ..apply.lock import LockMode
 from ..apply.lock import LockTarget
 from ..apply.runner import RunSettings
 from ..apply.tracking import Timeouts
+from ..databases.poolers import behind_transaction_pooler
 from ..databases.tenants import check_schemas
 from ..databases.tenants import in_schema
 from ..databases.urls import masked
@@ -122,7 +123,7 @@ def _run_settings(
     settings = current_settings()
     return RunSettings(
         lock=settings.lock is not False if lock is None else lock,
-        lock_mode="table" if settings.lock == "table" else "session",
+        lock_mode=_lock_mode(settings.lock),
         lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
         transaction_per_revision=settings.per_revision,
         targets=_targets(state),
@@ -135,6 +136,13 @@ def _run_settings(
         ),
         data_loss_guard=settings.data_loss_guard,
     )
+
+
+def _lock_mode(setting: t.Any) -> LockMode:
+    """The lock mode ``MIGRATE_LOCK`` asks for (``True``: found out)."""
+    if setting in ("table", "session"):
+        return t.cast(LockMode, setting)
+    return "auto"
 
 
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
@@ -173,7 +181,7 @@ def _check_ledgers(
     if ledger is None:
         return
     settings = current_settings()
-    mode: LockMode = "table" if settings.lock == "table" else "session"
+    mode = _lock_mode(settings.lock)
     for target in _targets(state):
         probe: LockProbe = None
         if holding_lock:
@@ -236,8 +244,9 @@ def _each_schema(schemas: t.Sequence[str] | None) -> t.Iterator[str | None]:
         yield None
         return
     engine = _schema_engine(names)
+    pooled = behind_transaction_pooler(engine)
     for schema in names:
-        with in_schema(engine, schema):
+        with in_schema(engine, schema, pooled):
             yield schema
 
 

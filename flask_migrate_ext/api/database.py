@@ -14,6 +14,7 @@ from .. import errors
 from ..apply.dataloss import Confirm
 from ..apply.lock import LockTarget
 from ..apply.lock import migration_lock
+from ..apply.lock import uses_table_lock
 from ..apply.runner import resolve as resolve_run
 from ..apply.runner import run
 from ..apply.runner import RunResult
@@ -389,7 +390,11 @@ def _uninstall_here(
         ]
     # In table mode the lock is a row of the lock table: that table is
     # dropped once the lock is released.
-    table_lock = settings.lock and settings.lock_mode == "table"
+    table_locked = {
+        target.name
+        for target in settings.targets
+        if settings.lock and uses_table_lock(target, settings.lock_mode)
+    }
     held: t.ContextManager[object] = contextlib.nullcontext()
     if settings.lock:
         held = migration_lock(
@@ -400,11 +405,11 @@ def _uninstall_here(
         _check_before_uninstall(state, holding_lock=settings.lock)
         for target in settings.targets:
             names = _present(target.engine)  # again, now that nothing changes
-            if table_lock:
+            if target.name in table_locked:
                 names = [name for name in names if name != LOCK_TABLE]
             dropped[target.name] = _drop(target.engine, names, schema)
-    if table_lock:
-        for target in settings.targets:
+    for target in settings.targets:
+        if target.name in table_locked:
             dropped[target.name] += _drop_lock_table_if_free(target, schema)
     return [UninstallResult(name, tables) for name, tables in dropped.items()]
 

@@ -23,6 +23,7 @@ from ..report import report
 from ..scripts import graph
 from ..state import running
 from . import dataloss
+from .failures import expected_versions
 from .failures import handle_failure
 from .failures import others_after_failure
 from .failures import retry
@@ -80,7 +81,8 @@ class RunSettings:
 
     #: Take the migration lock (never in ``--sql`` mode, which touches nothing).
     lock: bool = True
-    lock_mode: LockMode = "session"
+    #: ``auto``: the table lock behind a transaction pooler, else session locks.
+    lock_mode: LockMode = "auto"
     #: Seconds to wait for another process's lock before giving up.
     lock_timeout: float = 600.0
     #: Commit each revision on its own (``True``) or all of them at once;
@@ -253,8 +255,9 @@ def run(
                     trackers.clear()  # env.py runs again, from where the database is
                     continue
                 others = others_after_failure(failed, trackers, initial, result)
+                expected = expected_versions(failed, initial, result)
                 handle_failure(
-                    failed, error, ledger, settings, others, earlier, attempt
+                    failed, error, ledger, settings, others, earlier, attempt, expected
                 )
         if ledger is not None and action == "stamp":
             _record_stamps(ledger, script, result, settings, initial)
