@@ -13,9 +13,13 @@ Variants:
 - ``none``: the same app without any migration extension (the floor)
 
 The app reads its database URL from ``BENCH_DATABASE_URL`` so one fixture can be
-pointed at SQLite or PostgreSQL. Fixtures live in a temporary folder, on tmpfs
-(``/dev/shm``) when there is one: on a real disk SQLite's fsync per revision would
-dominate the upgrade timings for every extension alike.
+pointed at SQLite, PostgreSQL or MariaDB. For the tenant workload (W8),
+``edit_fm_env_for_tenants`` edits Flask-Migrate's ``env.py`` the way users of
+schema-per-tenant apps do: it is the user's code in that benchmark.
+
+Fixtures live in a temporary folder, on tmpfs (``/dev/shm``) when there is one:
+on a real disk SQLite's fsync per revision would dominate the upgrade timings
+for every extension alike.
 
 Run it alone to look at the files::
 
@@ -79,8 +83,13 @@ def _model_source(i: int, n: int) -> str:
     return "\n".join(lines)
 
 
-def app_source(variant: str, models: int) -> str:
-    """The source of ``app.py`` for ``variant`` with ``models`` models."""
+def app_source(
+    variant: str, models: int, config: dict[str, object] | None = None
+) -> str:
+    """The source of ``app.py`` for ``variant`` with ``models`` models.
+
+    ``config``: more ``app.config`` keys (values written with ``repr``).
+    """
     # The extension's own lines are timed (``_bench_ext_seconds``): its import
     # cost is a few ms, well below the noise of importing the whole app.
     head = textwrap.dedent(
@@ -97,9 +106,11 @@ def app_source(variant: str, models: int) -> str:
 
         app = Flask(__name__)
         app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["{DATABASE_ENV}"]
-        db = SQLAlchemy(app)
         """
     )
+    for key, value in (config or {}).items():
+        head += f"app.config[{key!r}] = {value!r}\n"
+    head += "db = SQLAlchemy(app)\n"
     if variant != "none":
         head += (
             "_bench_t0 = _bench_clock()\n"
@@ -189,6 +200,7 @@ def make_app(
     models: int,
     revisions: int = 0,
     migrations_from: Path | None = None,
+    config: dict[str, object] | None = None,
 ) -> Path:
     """Create ``folder`` with ``app.py`` and (for an extension) ``migrations/``.
 
@@ -197,7 +209,7 @@ def make_app(
     ``revisions`` > 0 writes a linear history of that many revision files.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "app.py").write_text(app_source(variant, models))
+    (folder / "app.py").write_text(app_source(variant, models, config))
     if variant == "none":
         return folder
     if migrations_from is not None:
@@ -207,6 +219,40 @@ def make_app(
     if revisions:
         write_history(folder / "migrations" / "versions", revisions)
     return folder
+
+
+# Flask-Migrate's env.py, edited the way users of schema-per-tenant apps do
+# (Alembic's cookbook, "Rudimental Schema-Level Multi-Tenancy"): the schema
+# comes from ``flask db upgrade -x schema=NAME``; the connection works in it,
+# and the version table lives in it.
+_FM_TENANT_ANCHOR = """\
+    with connectable.connect() as connection:
+        context.configure(
+"""
+_FM_TENANT_EDIT = """\
+    schema = context.get_x_argument(as_dictionary=True).get("schema")
+    with connectable.connect() as connection:
+        if schema:
+            connection.execute(text(f'SET search_path TO "{schema}"'))
+            connection.commit()
+            connection.dialect.default_schema_name = schema
+            conf_args["version_table_schema"] = schema
+        context.configure(
+"""
+
+
+def edit_fm_env_for_tenants(folder: Path) -> None:
+    """Make a Flask-Migrate ``env.py`` in ``folder`` migrate ``-x schema=NAME``."""
+    env_py = folder / "migrations" / "env.py"
+    source = env_py.read_text()
+    if _FM_TENANT_ANCHOR not in source:
+        raise RuntimeError(f"{env_py} is not Flask-Migrate 4.1's env.py")
+    source = source.replace(_FM_TENANT_ANCHOR, _FM_TENANT_EDIT)
+    source = source.replace(
+        "from alembic import context\n",
+        "from alembic import context\nfrom sqlalchemy import text\n",
+    )
+    env_py.write_text(source)
 
 
 def stamp(url: str, revision: str) -> None:

@@ -34,6 +34,7 @@ from .errors import PendingMigrationsError
 from .errors import RevisionGraphError
 from .errors import RevisionNotFoundError
 from .errors import SchemaDriftError
+from .errors import TargetsFailedError
 from .errors import TemplateNotFoundError
 from .errors import UnknownRevisionError
 from .errors import VerifyFailedError
@@ -79,6 +80,7 @@ if t.TYPE_CHECKING:
     from .api import VerifyResult as VerifyResult
     from .apply.runner import RunResult as RunResult
     from .apply.runner import Step as Step
+    from .apply.targets import TargetResult as TargetResult
     from .compat import branches as branches
     from .compat import catch_errors as catch_errors
     from .compat import check as check
@@ -152,6 +154,7 @@ _LAZY = {
     "SQLAlchemyLiteDatabases": "databases.adapters",
     "RunResult": "apply.runner",
     "Step": "apply.runner",
+    "TargetResult": "apply.targets",
 }
 
 
@@ -225,6 +228,8 @@ __all__ = [
     "SQLAlchemyLiteDatabases",
     "SchemaDriftError",
     "Step",
+    "TargetResult",
+    "TargetsFailedError",
     "Template",
     "TemplateNotFoundError",
     "UninstallResult",

@@ -25,6 +25,7 @@ from .cli import output
 from .errors import ExitCode
 from .errors import MigrateError
 from .errors import PartiallyAppliedError
+from .errors import TargetsFailedError
 
 if t.TYPE_CHECKING:
     import os
@@ -80,13 +81,22 @@ def current(
     *,
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
+    jobs: int = 1,
+    continue_on_error: bool = False,
 ) -> list[DatabaseState]:
     """Print the revision(s) each database is at, as Flask-Migrate does, and
     return them: :func:`flask_migrate_ext.api.current` and ``flask db current``.
     """
     try:
-        states = api.current(directory, verbose, binds=binds, schemas=schemas)
-    except PartiallyAppliedError as e:
+        states = api.current(
+            directory,
+            verbose,
+            binds=binds,
+            schemas=schemas,
+            jobs=jobs,
+            continue_on_error=continue_on_error,
+        )
+    except (PartiallyAppliedError, TargetsFailedError) as e:
         output.echo(output.current(e.result or [], verbose))
         raise
     output.echo(output.current(states, verbose))
@@ -135,12 +145,23 @@ def branches(directory: PathArg = None, verbose: bool = False) -> list[BranchPoi
 
 
 def check(
-    directory: PathArg = None, *, binds: t.Sequence[str] | None = None
+    directory: PathArg = None,
+    *,
+    binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
+    jobs: int = 1,
+    continue_on_error: bool = False,
 ) -> CheckResult:
     """Check the models against the database, printing Alembic's "No new
     upgrade operations detected." when they match, as Flask-Migrate does:
     :func:`flask_migrate_ext.api.check` and ``flask db check``."""
-    result = api.check(directory, binds=binds)
+    result = api.check(
+        directory,
+        binds=binds,
+        schemas=schemas,
+        jobs=jobs,
+        continue_on_error=continue_on_error,
+    )
     output.echo(output.check(result))
     return result
 

@@ -55,6 +55,40 @@ class ExitCode(enum.IntEnum):
     TERMINATED = 143
 
 
+#: Exit codes from the most severe to the least, for a command over several
+#: targets (``--jobs``, tenant schemas), which exits with the most severe of
+#: its targets' codes: a run cut short by a signal first, then what needs a
+#: person to repair a database, then failed revisions, then what stopped a
+#: target before it changed anything, then findings. Documented in
+#: ``docs/exit-codes``.
+SEVERITY: tuple[ExitCode, ...] = (
+    ExitCode.TERMINATED,
+    ExitCode.INTERRUPTED,
+    ExitCode.PARTIALLY_APPLIED,
+    ExitCode.LOCK_LOST,
+    ExitCode.ERROR,
+    ExitCode.UNKNOWN_REVISION,
+    ExitCode.DATABASE_UNREACHABLE,
+    ExitCode.LOCK_TIMEOUT,
+    ExitCode.DATA_LOSS_REFUSED,
+    ExitCode.USAGE,
+    ExitCode.VERIFY_FAILED,
+    ExitCode.CHECKS_FAILED,
+    ExitCode.LINT_FAILED,
+    ExitCode.SCHEMA_DRIFT,
+    ExitCode.NOT_UP_TO_DATE,
+    ExitCode.OK,
+)
+
+
+def worst(codes: t.Iterable[int]) -> ExitCode:
+    """The most severe of ``codes`` by :data:`SEVERITY` (``OK`` for none); a
+    code not in the table counts as ``ERROR``."""
+    ranks = {code: rank for rank, code in enumerate(SEVERITY)}
+    found = [ExitCode(c) if c in ranks else ExitCode.ERROR for c in codes]
+    return min(found, key=ranks.__getitem__, default=ExitCode.OK)
+
+
 def first_line(text: object) -> str:
     """The first non-blank line of ``text`` (a message, an exception), stripped."""
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
@@ -267,6 +301,35 @@ class MigrationChecksFailedError(FindingsError):
 class GraphvizNotFoundError(MigrateError):
     """``flask db graph --format svg`` needs Graphviz's ``dot`` program,
     which is not on ``PATH``."""
+
+
+class TargetsFailedError(MigrateError):
+    """A command over several targets (binds, tenant schemas) failed on some
+    of them.
+
+    :attr:`targets` holds every target's
+    :class:`~flask_migrate_ext.TargetResult`, the failed,
+    interrupted and skipped ones included; :attr:`result` what the command
+    would have returned (a :class:`~flask_migrate_ext.RunResult` for
+    ``upgrade`` and ``downgrade``, the states read for ``current``).
+    :attr:`exit_code` is the most severe of the failed targets' codes (see
+    ``SEVERITY`` in this module, and the exit codes page).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        message: str,
+        targets: t.Sequence[t.Any],
+        result: t.Any = None,
+        exit_code: ExitCode = ExitCode.ERROR,
+    ) -> None:
+        super().__init__(message)
+        self.targets = list(targets)
+        self.result = result
+        # Per instance: the code is the worst of this run's targets'.
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 class CommandFailedError(MigrateError):

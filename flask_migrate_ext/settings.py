@@ -14,7 +14,7 @@ import typing as t
 
 from .errors import SettingsError
 
-LockSetting = t.Literal[True, False, "table"]
+LockSetting = t.Literal[True, False, "table", "session"]
 TransactionMode = t.Literal["per-revision", "all"]
 GuardMode = t.Literal["off", "warn", "error"]
 DataLossGuard = t.Literal["warn", "confirm", "off"]
@@ -131,15 +131,51 @@ def _names(key: str, value: t.Any) -> tuple[str, ...]:
     return names
 
 
+#: ``MIGRATE_SCHEMAS`` as given: names, or a function returning them.
+SchemaNames: t.TypeAlias = "tuple[str, ...] | t.Callable[[], t.Iterable[str]]"
+
+
+def _names_or_function(key: str, value: t.Any) -> SchemaNames:
+    """A list of names, or a function called with no arguments (in the app
+    context, when a command needs them) that returns one."""
+    if callable(value) and not isinstance(value, type):
+        return t.cast("t.Callable[[], t.Iterable[str]]", value)
+    try:
+        return _names(key, value)
+    except SettingsError:
+        raise SettingsError(
+            f"{key} must be a list of names or a function returning them,"
+            f" not {value!r}"
+            + (f" (write [{value!r}])." if isinstance(value, str) else ".")
+        ) from None
+
+
+def schema_names(key: str, value: t.Any) -> tuple[str, ...]:
+    """What a ``MIGRATE_SCHEMAS`` function returned, checked."""
+    if isinstance(value, str) or not isinstance(value, t.Iterable):
+        raise SettingsError(
+            f"{key}'s function must return a list of schema names, not {value!r}."
+        )
+    names = tuple(value)
+    wrong = [name for name in names if not isinstance(name, str)]
+    if wrong:
+        raise SettingsError(
+            f"{key}'s function must return schema names (strings), not {wrong[0]!r}."
+        )
+    return names
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MIGRATE_LOCK",
         "lock",
         True,
-        _choice(True, False, "table"),
+        _choice(True, False, "table", "session"),
         "Take the migration lock for `upgrade`, `downgrade`, `stamp`, `resolve`"
-        ' and `uninstall`. `"table"` uses a lock table instead of session locks'
-        " (for PgBouncer in transaction mode); `False` turns locking off. See"
+        " and `uninstall`. `True` uses session locks, or the lock table on a"
+        " PostgreSQL database found behind a transaction pooler (PgBouncer in"
+        ' transaction mode); `"table"` always uses the lock table, `"session"`'
+        " always session locks; `False` turns locking off. See"
         " [](deploying.md).",
     ),
     Setting(
@@ -226,10 +262,13 @@ SETTINGS: tuple[Setting, ...] = (
         "MIGRATE_SCHEMAS",
         "schemas",
         (),
-        _names,
-        "PostgreSQL tenant schemas: `upgrade`, `downgrade`, `current` and"
-        " `uninstall` run once per schema, each with its own version table and"
-        " ledger (same as `--schema`).",
+        _names_or_function,
+        "PostgreSQL tenant schemas: `upgrade`, `downgrade`, `current`, `check`"
+        " and `uninstall` run once per schema, each with its own version table"
+        " and ledger (same as `--schema`, which wins). A list of names, or a"
+        " function taking no arguments that returns them, called in the app"
+        " context when a command needs them (a query of the tenants table)."
+        " See [](deploying.md#many-targets).",
     ),
     Setting(
         "MIGRATE_REVISION_CACHE",
@@ -281,7 +320,7 @@ class Settings(t.NamedTuple):
     statement_timeout: float | None = None
     directory: str | None = None
     exclude_binds: tuple[str, ...] = ()
-    schemas: tuple[str, ...] = ()
+    schemas: SchemaNames = ()
     revision_cache: bool = True
     guard: GuardMode = "off"
     data_loss_guard: DataLossGuard = "warn"

@@ -24,6 +24,9 @@ from helpers import BACKENDS
 from helpers import create_database
 from helpers import drop_database
 from helpers import MultidbFactory
+from helpers import SERVER_URLS
+from servers import PgBouncer
+from servers import pgbouncer
 
 
 @pytest.fixture(params=BACKENDS)
@@ -59,6 +62,15 @@ def make_database(tmp_path: Path) -> t.Iterator[t.Callable[[str], str]]:
     yield factory
     for backend, url in made:
         drop_database(backend, url)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_server() -> t.Iterator[PgBouncer]:
+    """A PgBouncer in transaction pooling mode (a pool of 3 server
+    connections per database) in front of the test PostgreSQL server, for the
+    session; skips without the ``pgbouncer`` program (fails in CI)."""
+    with pgbouncer(SERVER_URLS["postgresql"], pool_size=3) as bouncer:
+        yield bouncer
 
 
 @pytest.fixture

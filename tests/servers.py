@@ -1,9 +1,12 @@
-"""Throwaway database servers for tests that crash them.
+"""Throwaway database servers for tests that crash them, and a PgBouncer.
 
 The shared servers (5432, 3306) serve every test: a test that stops a server
 starts one of its own, on a free loopback port, with its data in a temporary
 directory removed afterwards. Tests skip when the server programs are not
 installed, unless ``FLASK_MIGRATE_EXT_REQUIRE_SERVERS`` is set.
+
+:func:`pgbouncer` runs a PgBouncer in transaction pooling mode in front of
+a PostgreSQL server, as production setups do.
 """
 
 from __future__ import annotations
@@ -232,4 +235,102 @@ def throwaway_server(backend: str) -> t.Iterator[Server]:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+class PgBouncer:
+    """A PgBouncer in transaction pooling mode in front of ``upstream``
+    (a PostgreSQL URL with trust authentication), on a free loopback port.
+
+    A small pool, so that clients really share server connections.
+    """
+
+    def __init__(self, base: Path, program: str, upstream: str, pool_size: int) -> None:
+        self.base = base
+        self.port = free_port()
+        self.upstream = sa.make_url(upstream)
+        self.config = base / "pgbouncer.ini"
+        self.log = base / "pgbouncer.log"
+        self.config.write_text(
+            "[databases]\n"
+            f"* = host={self.upstream.host or '127.0.0.1'}"
+            f" port={self.upstream.port or 5432} user={self.upstream.username}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            f"unix_socket_dir = {base}\n"
+            "auth_type = any\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {pool_size}\n"
+            "max_client_conn = 200\n"
+            "server_check_delay = 0\n"
+            "ignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {self.log}\n"
+            f"pidfile = {base / 'pgbouncer.pid'}\n"
+        )
+        command = [program, "-q", os.fspath(self.config)]
+        if os.geteuid() == 0:  # PgBouncer refuses to run as root
+            command[1:1] = ["-u", "postgres"]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/"
+        )
+
+    def url(self, database: str | None = None) -> str:
+        """``upstream``'s URL (or another database's) through the pooler."""
+        url = self.upstream.set(host="127.0.0.1", port=self.port)
+        if database is not None:
+            url = url.set(database=database)
+        return url.render_as_string(hide_password=False)
+
+    def unix_url(self, database: str) -> str:
+        """``database`` through the pooler's Unix socket."""
+        url = self.upstream.set(host=None, port=None, database=database)
+        url = url.update_query_dict(
+            {"host": os.fspath(self.base), "port": str(self.port)}
+        )
+        return url.render_as_string(hide_password=False)
+
+    def wait_started(self) -> None:
+        def up() -> bool:
+            if self.process.poll() is not None:
+                assert self.process.stderr is not None
+                raise RuntimeError(
+                    f"pgbouncer exited: {self.process.stderr.read().decode()}"
+                    f" {self.log.read_text() if self.log.exists() else ''}"
+                )
+            return _accepts(self.url())
+
+        wait_until(up, START_TIMEOUT, "PgBouncer to start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=START_TIMEOUT)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+
+@contextlib.contextmanager
+def pgbouncer(upstream: str, pool_size: int = 3) -> t.Iterator[PgBouncer]:
+    """Run a PgBouncer (transaction pooling) in front of ``upstream``; stopped
+    and removed afterwards. Skips when ``pgbouncer`` is not installed, unless
+    ``FLASK_MIGRATE_EXT_REQUIRE_SERVERS`` is set (``.ci/run`` installs it)."""
+    program = shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
+    )
+    if program is None:
+        _server_unavailable("pgbouncer", "the pgbouncer program is not installed")
+    base = _base_dir("postgres")
+    bouncer: PgBouncer | None = None
+    try:
+        bouncer = PgBouncer(base, program, upstream, pool_size)
+        bouncer.wait_started()
+        yield bouncer
+    finally:
+        if bouncer is not None:
+            bouncer.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -43,9 +43,13 @@ def test_init_app_puts_the_defaults_into_the_config(tmp_path: Path) -> None:
         (
             "MIGRATE_LOCK",
             "yes",
-            "MIGRATE_LOCK must be True, False or 'table', not 'yes'.",
+            "MIGRATE_LOCK must be True, False, 'table' or 'session', not 'yes'.",
         ),
-        ("MIGRATE_LOCK", 1, "MIGRATE_LOCK must be True, False or 'table', not 1."),
+        (
+            "MIGRATE_LOCK",
+            1,
+            "MIGRATE_LOCK must be True, False, 'table' or 'session', not 1.",
+        ),
         ("MIGRATE_LOCK_TIMEOUT", "soon", "MIGRATE_LOCK_TIMEOUT must be a number of"),
         ("MIGRATE_LOCK_TIMEOUT", 0, "MIGRATE_LOCK_TIMEOUT must be a number of"),
         ("MIGRATE_STATEMENT_TIMEOUT", True, "MIGRATE_STATEMENT_TIMEOUT must be a"),

@@ -3,7 +3,6 @@ config, the databases and their ledgers."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import typing as t
@@ -22,13 +21,12 @@ from ..apply.lock import control_engine
 from ..apply.lock import is_held
 from ..apply.lock import LockMode
 from ..apply.lock import LockTarget
-from ..apply.runner import RunResult
 from ..apply.runner import RunSettings
 from ..apply.tracking import Timeouts
+from ..databases.poolers import behind_transaction_pooler
 from ..databases.tenants import check_schemas
 from ..databases.tenants import in_schema
 from ..databases.urls import masked
-from ..report import report
 from ..scripts import context_rules
 from ..scripts import graph
 from ..scripts.config import build_config
@@ -45,6 +43,7 @@ from ..state import MigrateState
 from ..state import run_state
 from ..state import selected_bind_names
 from .boundary import user_facing
+from .targets import schema_list
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -90,34 +89,8 @@ def _config(
     return config
 
 
-def _run_in_schemas(
-    schemas: t.Sequence[str] | None, sql: bool, run_one: t.Callable[[], RunResult]
-) -> RunResult:
-    """Run once, or once per tenant schema, reporting each schema."""
-    names = _schema_names(schemas)
-    if not names:
-        return run_one()
-    if sql:
-        raise errors.CommandFailedError(
-            "--sql and tenant schemas don't mix: generate the SQL once and run"
-            " it in each schema."
-        )
-    engine = _schema_engine(names)
-    combined = RunResult()
-    for schema in names:
-        report(f"Schema {schema}:")
-        with in_schema(engine, schema):
-            result = run_one()
-        combined.steps.extend(
-            dataclasses.replace(step, schema=schema) for step in result.steps
-        )
-    return combined
-
-
 def _schema_names(schemas: t.Sequence[str] | None) -> list[str]:
-    if schemas:
-        return list(schemas)
-    return list(current_settings().schemas)
+    return schema_list(schemas)
 
 
 def _schema_engine(names: list[str]) -> sa.Engine:
@@ -132,6 +105,12 @@ def _schema_engine(names: list[str]) -> sa.Engine:
     return sync_engine
 
 
+def _env_chooses_binds(config: AlembicConfig) -> bool:
+    """Whether the config's env.py can work on some of the databases only."""
+    location = config.get_main_option("script_location") or get_state().directory
+    return _env_supports_binds(location)
+
+
 def _env_supports_binds(location: str) -> bool:
     text = read_env_py(location)
     return text is None or "database_names" in text  # None: Alembic reports it
@@ -144,7 +123,7 @@ def _run_settings(
     settings = current_settings()
     return RunSettings(
         lock=settings.lock is not False if lock is None else lock,
-        lock_mode="table" if settings.lock == "table" else "session",
+        lock_mode=_lock_mode(settings.lock),
         lock_timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
         transaction_per_revision=settings.per_revision,
         targets=_targets(state),
@@ -159,12 +138,22 @@ def _run_settings(
     )
 
 
+def _lock_mode(setting: t.Any) -> LockMode:
+    """The lock mode ``MIGRATE_LOCK`` asks for (``True``: found out)."""
+    if setting in ("table", "session"):
+        return t.cast(LockMode, setting)
+    return "auto"
+
+
 def _targets(state: MigrateState) -> tuple[LockTarget, ...]:
     version_table = state.context_kwargs.get("version_table", "alembic_version")
+    schema = run_state().overrides.get("version_table_schema")  # a tenant's
     targets = []
     for name in database_names():
         engine = get_engine(state, name)
-        targets.append(LockTarget(name, control_engine(engine), version_table, engine))
+        targets.append(
+            LockTarget(name, control_engine(engine), version_table, engine, schema)
+        )
     return tuple(targets)
 
 
@@ -192,7 +181,7 @@ def _check_ledgers(
     if ledger is None:
         return
     settings = current_settings()
-    mode: LockMode = "table" if settings.lock == "table" else "session"
+    mode = _lock_mode(settings.lock)
     for target in _targets(state):
         probe: LockProbe = None
         if holding_lock:
@@ -255,8 +244,9 @@ def _each_schema(schemas: t.Sequence[str] | None) -> t.Iterator[str | None]:
         yield None
         return
     engine = _schema_engine(names)
+    pooled = behind_transaction_pooler(engine)
     for schema in names:
-        with in_schema(engine, schema):
+        with in_schema(engine, schema, pooled):
             yield schema
 
 

@@ -14,10 +14,12 @@ from .. import errors
 from ..apply.dataloss import Confirm
 from ..apply.lock import LockTarget
 from ..apply.lock import migration_lock
+from ..apply.lock import uses_table_lock
 from ..apply.runner import resolve as resolve_run
 from ..apply.runner import run
 from ..apply.runner import RunResult
 from ..apply.runner import RunSettings
+from ..apply.targets import TargetResult
 from ..databases.tenants import in_schema
 from ..progress import Listener
 from ..progress import listening
@@ -26,12 +28,10 @@ from ..scripts import context_rules
 from ..settings import LOCK_TABLE
 from ..state import get_state
 from ..state import MigrateState
-
-if t.TYPE_CHECKING:
-    pass
+from . import targets
 from .base import _check_ledgers
 from .base import _config
-from .base import _run_in_schemas
+from .base import _env_chooses_binds
 from .base import _run_settings
 from .base import _schema_engine
 from .base import _schema_names
@@ -52,6 +52,8 @@ def upgrade(
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
     confirm_data_loss: Confirm = False,
+    jobs: int = 1,
+    continue_on_error: bool = False,
     progress: Listener | None = None,
 ) -> RunResult:
     """Upgrade the database to a later revision.
@@ -62,8 +64,8 @@ def upgrade(
     :param lock_timeout: Seconds to wait for the lock; ``MIGRATE_LOCK_TIMEOUT``
         (600) by default.
     :param binds: With several databases, work on these only (``--bind``).
-    :param schemas: PostgreSQL tenant schemas to upgrade one after another,
-        each with its own version table; ``MIGRATE_SCHEMAS`` by default.
+    :param schemas: PostgreSQL tenant schemas to upgrade, each with its own
+        version table; ``MIGRATE_SCHEMAS`` by default.
     :param confirm_data_loss: When the run drops tables or columns holding
         rows and ``MIGRATE_DATA_LOSS_GUARD = "confirm"``: go on (``True``),
         refuse (``False``), or ask this callable, given the
@@ -72,23 +74,30 @@ def upgrade(
         event (which revision of how many, on which database, how long it
         took); by default the run is silent, unless
         :func:`~flask_migrate_ext.progress.listening` installed a listener.
-    :return: The steps applied.
+    :param jobs: Run this many targets (tenant schemas; binds, when env.py
+        can choose them) at once, each in a worker process with its own
+        lock and transactions. ``1`` runs them one after another here.
+    :param continue_on_error: After a target fails, go on with the others
+        (by default, no new target starts; running ones finish). With
+        several databases and an env.py that can choose them, each is a
+        target of its own when this or ``jobs`` asks for targets.
+    :return: The steps applied, and each target's result (``targets``).
     :raises DataLossRefusedError: Rows would be lost and that was not
         confirmed; nothing ran.
+    :raises TargetsFailedError: Some of several targets failed; the error
+        holds every target's result.
 
     .. versionchanged:: 0.1
-        ``confirm_data_loss``, ``progress``.
+        ``confirm_data_loss``, ``jobs``, ``continue_on_error``, ``progress``.
     """
-    config = _config(directory, x_arg)
-    settings = _run_settings(get_state(), lock, lock_timeout)
-    settings = dataclasses.replace(settings, confirm_data_loss=confirm_data_loss)
     with _listening(progress):
-        return _run_in_schemas(
+        return _run_targets(
+            _Run("upgrade", revision, sql, tag, lock, lock_timeout, confirm_data_loss),
+            directory,
+            x_arg,
             schemas,
-            sql,
-            lambda: run(
-                config, "upgrade", revision, sql=sql, tag=tag, settings=settings
-            ),
+            jobs,
+            continue_on_error,
         )
 
 
@@ -105,6 +114,8 @@ def downgrade(
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
     confirm_data_loss: Confirm = False,
+    jobs: int = 1,
+    continue_on_error: bool = False,
     progress: Listener | None = None,
 ) -> RunResult:
     """Revert the database to an earlier revision, one step back by default.
@@ -117,31 +128,113 @@ def downgrade(
         holding rows: go on (``True``), refuse (``False``, the default), or
         ask this callable; see :func:`upgrade`.
     :param progress: See :func:`upgrade`.
-    :return: The steps reverted.
+    :param jobs: See :func:`upgrade`.
+    :param continue_on_error: See :func:`upgrade`.
+    :return: The steps reverted, and each target's result (``targets``).
     :raises DataLossRefusedError: Rows would be lost and that was not
         confirmed; nothing ran.
 
     .. versionchanged:: 0.1
-        ``confirm_data_loss``, ``progress``.
+        ``confirm_data_loss``, ``jobs``, ``continue_on_error``, ``progress``.
     """
     if sql and revision == "-1":
         revision = "head:-1"
-    config = _config(directory, x_arg)
-    settings = _run_settings(get_state(), lock, lock_timeout)
-    settings = dataclasses.replace(settings, confirm_data_loss=confirm_data_loss)
     with _listening(progress):
-        return _run_in_schemas(
-            schemas,
-            sql,
-            lambda: run(
-                config, "downgrade", revision, sql=sql, tag=tag, settings=settings
+        return _run_targets(
+            _Run(
+                "downgrade", revision, sql, tag, lock, lock_timeout, confirm_data_loss
             ),
+            directory,
+            x_arg,
+            schemas,
+            jobs,
+            continue_on_error,
         )
 
 
 def _listening(progress: Listener | None) -> t.ContextManager[None]:
     """The listener given, else the one installed (or none)."""
     return contextlib.nullcontext() if progress is None else listening(progress)
+
+
+class _Run(t.NamedTuple):
+    """What each target of an upgrade or downgrade runs."""
+
+    action: t.Literal["upgrade", "downgrade"]
+    revision: str
+    sql: bool
+    tag: str | None
+    lock: bool | None
+    lock_timeout: float | None
+    confirm_data_loss: Confirm
+
+
+def _run_targets(
+    what: _Run,
+    directory: str | os.PathLike[str] | None,
+    x_arg: XArg,
+    schemas: t.Sequence[str] | None,
+    jobs: int,
+    continue_on_error: bool,
+) -> RunResult:
+    """Run an upgrade or downgrade on each target (see :mod:`.targets`)."""
+    targets.check_jobs(jobs, what.sql)
+    config = _config(directory, x_arg)
+    names = _schema_names(schemas)
+    if names and what.sql:
+        raise errors.CommandFailedError(
+            "--sql and tenant schemas don't mix: generate the SQL once and run"
+            " it in each schema."
+        )
+    work_plan = targets.plan(
+        names,
+        _schema_engine,
+        not what.sql and _env_chooses_binds(config),
+        jobs=jobs,
+        continue_on_error=continue_on_error,
+    )
+
+    def work(target: targets.Target) -> RunResult:
+        # Per target: the lock and the ledger checks follow the chosen bind.
+        settings = _run_settings(get_state(), what.lock, what.lock_timeout)
+        settings = dataclasses.replace(
+            settings, confirm_data_loss=what.confirm_data_loss
+        )
+        return run(
+            config,
+            what.action,
+            what.revision,
+            sql=what.sql,
+            tag=what.tag,
+            settings=settings,
+        )
+
+    results, values = targets.run(work_plan, work, _fill)
+    first = values[0]
+    if not work_plan.several and work_plan.targets[0].schema is None:
+        assert first is not None
+        first.targets = results
+        return first
+    combined = RunResult(targets=results)
+    for result in results:
+        combined.steps.extend(result.steps)
+    targets.raise_failed(results, combined, get_state().command)
+    return combined
+
+
+def _fill(value: RunResult, result: TargetResult) -> None:
+    """A target's steps and revisions, from what its run returned."""
+    result.steps = [
+        dataclasses.replace(step, schema=result.schema) if result.schema else step
+        for step in value.steps
+    ]
+    if len({step.database for step in value.steps}) > 1 or value.initial is None:
+        return  # several databases in one run: no one "before" and "after"
+    heads = set(value.initial)
+    for step in value.steps:  # as Alembic updates the version table
+        heads = (heads - set(step.source)) | set(step.destination)
+    result.before = value.initial
+    result.after = tuple(sorted(heads))
 
 
 @_user_facing
@@ -315,7 +408,11 @@ def _uninstall_here(
         ]
     # In table mode the lock is a row of the lock table: that table is
     # dropped once the lock is released.
-    table_lock = settings.lock and settings.lock_mode == "table"
+    table_locked = {
+        target.name
+        for target in settings.targets
+        if settings.lock and uses_table_lock(target, settings.lock_mode)
+    }
     held: t.ContextManager[object] = contextlib.nullcontext()
     if settings.lock:
         held = migration_lock(
@@ -326,11 +423,11 @@ def _uninstall_here(
         _check_before_uninstall(state, holding_lock=settings.lock)
         for target in settings.targets:
             names = _present(target.engine)  # again, now that nothing changes
-            if table_lock:
+            if target.name in table_locked:
                 names = [name for name in names if name != LOCK_TABLE]
             dropped[target.name] = _drop(target.engine, names, schema)
-    if table_lock:
-        for target in settings.targets:
+    for target in settings.targets:
+        if target.name in table_locked:
             dropped[target.name] += _drop_lock_table_if_free(target, schema)
     return [UninstallResult(name, tables) for name, tables in dropped.items()]
 

@@ -15,6 +15,7 @@ from alembic import command as alembic_command
 from alembic.util import asbool
 
 from .. import errors
+from ..apply.targets import TargetResult
 from ..autogenerate.diffs import describe_diffs
 from ..scripts import graph
 from ..scripts.revisions import BranchPoint
@@ -22,18 +23,22 @@ from ..scripts.revisions import from_script
 from ..scripts.revisions import Revision
 from ..state import database_names
 from ..state import get_state
+from . import targets
 from .base import _check_ledgers
 from .base import _config
 from .base import _connected_to
-from .base import _each_schema
+from .base import _env_chooses_binds
 from .base import _not_up_to_date
 from .base import _run_read_only
+from .base import _schema_engine
+from .base import _schema_names
 from .base import _scripts
 from .base import _user_facing
 from .results import CheckResult
 from .results import DatabaseState
 
 if t.TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -45,62 +50,83 @@ def current(
     *,
     binds: t.Sequence[str] | None = None,
     schemas: t.Sequence[str] | None = None,
+    jobs: int = 1,
+    continue_on_error: bool = False,
 ) -> list[DatabaseState]:
     """Read the revision(s) each database is at.
 
     :param verbose: Accepted for Flask-Migrate's signature; the result holds
         everything ``current -v`` shows.
     :param binds: See :func:`upgrade`.
-    :param schemas: Tenant schemas to read, one after another; see
-        :func:`upgrade`.
+    :param schemas: Tenant schemas to read; see :func:`upgrade`.
+    :param jobs: Read this many targets at once; see :func:`upgrade`.
+    :param continue_on_error: See :func:`upgrade`.
     :return: One :class:`DatabaseState` per database (per tenant schema with
         ``schemas``), in the order env.py visits them.
     :raises PartiallyAppliedError: When the ledger shows a revision left
         partially applied; its ``result`` holds the states read.
+    :raises TargetsFailedError: Some of several targets failed; its
+        ``result`` holds the states read.
 
     .. versionchanged:: 0.1
         Returns :class:`DatabaseState` objects instead of revision ids, and
-        prints nothing.
+        prints nothing. ``jobs``, ``continue_on_error``.
     """
-    return read_current(directory, schemas)
+    return read_current(directory, schemas, jobs, continue_on_error)
 
 
 def read_current(
-    directory: str | os.PathLike[str] | None, schemas: t.Sequence[str] | None
+    directory: str | os.PathLike[str] | None,
+    schemas: t.Sequence[str] | None,
+    jobs: int = 1,
+    continue_on_error: bool = False,
 ) -> list[DatabaseState]:
     """:func:`current` inside another API function's boundary (``graph``)."""
+    targets.check_jobs(jobs)
     config = _config(directory)
     script = _scripts(config)
     state = get_state()
-    found: list[DatabaseState] = []
+    work_plan = targets.plan(
+        _schema_names(schemas),
+        _schema_engine,
+        _env_chooses_binds(config),
+        jobs=jobs,
+        continue_on_error=continue_on_error,
+    )
+    work_plan.announce = False  # current prints the schema with its revisions
+    found: list[DatabaseState] = []  # every target's, when run here
 
-    for schema in _each_schema(schemas):
+    def work(target: targets.Target) -> list[DatabaseState]:
+        mine: list[DatabaseState] = []
 
-        def work(
-            heads: tuple[str, ...],
-            context: MigrationContext,
-            schema: str | None = schema,
-        ) -> None:
+        def read(heads: tuple[str, ...], context: MigrationContext) -> None:
             name, url = _connected_to(context)
-            found.append(
+            revisions = graph.current_revisions(script, heads)
+            mine.append(
                 DatabaseState(
                     name=name,
                     url=url,
-                    schema=schema,
-                    revisions=tuple(
-                        from_script(rev)
-                        for rev in graph.current_revisions(script, heads)
-                    ),
+                    schema=target.schema,
+                    revisions=tuple(from_script(rev) for rev in revisions),
                 )
             )
 
-        _run_read_only(config, script, work)
+        _run_read_only(config, script, read)
+        found.extend(mine)
         try:
             _check_ledgers(state, script)
         except errors.PartiallyAppliedError as e:
-            e.result = found
+            e.result = found if not work_plan.several else mine
             raise
-    return found
+        return mine
+
+    def fill(value: list[DatabaseState], result: TargetResult) -> None:
+        result.after = tuple(sorted({id for each in value for id in each.ids}))
+
+    results, values = targets.run(work_plan, work, fill)
+    states = [each for value in values for each in value or ()]
+    targets.raise_failed(results, states, state.command)
+    return states
 
 
 @_user_facing
@@ -210,23 +236,50 @@ def check(
     directory: str | os.PathLike[str] | None = None,
     *,
     binds: t.Sequence[str] | None = None,
+    schemas: t.Sequence[str] | None = None,
+    jobs: int = 1,
+    continue_on_error: bool = False,
 ) -> CheckResult:
     """Check that the models match the database, as ``migrate`` would see them.
 
-    :return: The databases checked.
+    :param binds: See :func:`upgrade`.
+    :param schemas: Tenant schemas to check; see :func:`upgrade`.
+    :param jobs: Check this many targets at once; see :func:`upgrade`.
+    :param continue_on_error: See :func:`upgrade`.
+    :return: The databases checked, and each target's result.
     :raises SchemaDriftError: The models differ from the database; the
         error lists each difference.
     :raises NotUpToDateError: The database is behind the head revision.
+    :raises TargetsFailedError: Some of several targets failed (drift, not
+        up to date...); its ``targets`` say which and why.
 
     .. versionchanged:: 0.1
-        Returns a :class:`CheckResult` (``None`` before).
+        Returns a :class:`CheckResult` (``None`` before). ``schemas``,
+        ``jobs``, ``continue_on_error``.
     """
-    from alembic.util import AutogenerateDiffsDetected
-    from alembic.util import CommandError
-
+    targets.check_jobs(jobs)
     # quiet: Alembic would print "No new upgrade operations detected."
     config = _config(directory, opts=["quiet"])
     script = _scripts(config)
+    work_plan = targets.plan(
+        _schema_names(schemas),
+        _schema_engine,
+        _env_chooses_binds(config),
+        jobs=jobs,
+        continue_on_error=continue_on_error,
+    )
+    results, values = targets.run(work_plan, lambda target: _check_here(config, script))
+    checked = tuple(name for value in values for name in value or ())
+    result = CheckResult(databases=checked, targets=tuple(results))
+    targets.raise_failed(results, result, get_state().command)
+    return result
+
+
+def _check_here(config: AlembicConfig, script: ScriptDirectory) -> tuple[str, ...]:
+    """Check one target; the databases checked."""
+    from alembic.util import AutogenerateDiffsDetected
+    from alembic.util import CommandError
+
     try:
         alembic_command.check(config)
     except AutogenerateDiffsDetected as e:
@@ -243,4 +296,4 @@ def check(
         if not str(e).startswith("Target database is not up to date"):
             raise
         raise _not_up_to_date(config, script, "check") from e
-    return CheckResult(databases=tuple(database_names()))
+    return tuple(database_names())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..apply.targets import TargetResult
 from ..scripts.revisions import BranchPoint
 from ..scripts.revisions import Revision
 
@@ -49,6 +50,9 @@ class CheckResult:
 
     #: The databases checked (bind names; ``""`` for the default database).
     databases: tuple[str, ...]
+    #: Each target's result (tenant schemas, binds); see
+    #: :attr:`RunResult.targets <flask_migrate_ext.RunResult.targets>`.
+    targets: tuple[TargetResult, ...] = dataclasses.field(default=(), compare=False)
 
 
 @dataclasses.dataclass(frozen=True)

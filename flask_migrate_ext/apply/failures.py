@@ -40,12 +40,15 @@ def handle_failure(
     others: str | None = None,
     earlier: t.Sequence[str] = (),
     attempts: int = 1,
+    expected: t.Collection[str] = (),
 ) -> t.NoReturn:
     """Record a failed step, say what state it left, and raise.
 
     :param others: With several databases, what became of the others.
     :param earlier: Revisions of this run on the failed database that were
         rolled back with it (one transaction for all).
+    :param expected: Where a rollback leaves the failed database's version
+        table, as far as this run knows (see :func:`expected_versions`).
     """
     step = tracker.current
     assert step is not None
@@ -93,6 +96,15 @@ def handle_failure(
     elif earlier and rolls_back_ddl(tracker.context, tracker.ledger is not None):
         revisions = _and([*earlier, step.revision])
         state = f"{revisions} were rolled back; {label} is at {at}."
+    elif _moved(at, expected):
+        # Our rollback cannot have put it there: another process migrated
+        # the database meanwhile (the likely cause of the failure, too).
+        state = (
+            f"Revision {step.revision} was rolled back here, but {label} is now"
+            f" at {at}, not {_versions(expected)}: another process migrated it"
+            " meanwhile (was the migration lock off, or broken by a connection"
+            f" pooler?). Check 'flask {settings.command} current'."
+        )
     else:
         state = f"Revision {step.revision} was rolled back; {label} is at {at}."
     if others:
@@ -232,6 +244,30 @@ def rolled_back_with(
     ]
     start = ", ".join(sorted(initial.get(failed.database, ()))) or "base"
     return ran if ran and _version(failed) == start else []
+
+
+def expected_versions(
+    failed: StepTracker, initial: dict[str, tuple[str, ...]], result: RunResult
+) -> set[str]:
+    """The failed database's version table as this run left it before the
+    failed step: where it started, moved by the steps that completed."""
+    heads = set(initial.get(failed.database, ()))
+    for step in result.steps:
+        if step.database == failed.database:
+            heads = (heads - set(step.source)) | set(step.destination)
+    return heads
+
+
+def _versions(heads: t.Collection[str]) -> str:
+    return ", ".join(sorted(heads)) or "base"
+
+
+def _moved(at: str, expected: t.Collection[str]) -> bool:
+    """Whether the version table read after the failure (``at``) is not
+    where this run's rollback leaves it."""
+    if at.startswith("an unknown revision"):
+        return False
+    return at != _versions(expected)
 
 
 def _commits_ddl(context: MigrationContext) -> bool:

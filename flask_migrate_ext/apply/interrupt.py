@@ -22,6 +22,8 @@ import typing as t
 
 import sqlalchemy as sa
 
+from ..databases.poolers import known_pooler
+
 Canceller = t.Callable[[], None]
 
 _cancellers: list[Canceller] = []
@@ -128,6 +130,13 @@ def server_canceller(connection: sa.Connection, engine: sa.Engine) -> Canceller 
     """A function that cancels what ``connection`` runs, from another connection
     of ``engine`` (a synchronous engine on the same database)."""
     dialect = connection.dialect.name
+    if dialect == "postgresql" and known_pooler(connection.engine):
+        # Behind a transaction pooler the backend running our statement is
+        # not known in advance (a pid read now may serve another client
+        # then): the driver's cancel request goes through the pooler, which
+        # sends it to the right one.
+        driver_cancel = getattr(connection.connection.dbapi_connection, "cancel", None)
+        return t.cast("Canceller | None", driver_cancel)
     if dialect == "postgresql":
         pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         statement = sa.text("SELECT pg_cancel_backend(:id)")

@@ -11,7 +11,9 @@ so revisions that leave their transaction (``autocommit_block()``, for
   no other process can see);
 - ``table`` mode, for connection poolers that break session locks (PgBouncer
   in transaction mode): a row in a small lock table, inserted and deleted in
-  short transactions of their own.
+  short transactions of their own. In ``auto`` mode (the default), a
+  PostgreSQL database found behind a transaction pooler gets it
+  (:mod:`..databases.poolers`), the others their session lock.
 
 A process that has to wait says so once, naming the holder where the database
 can tell, and gives up with :class:`~flask_migrate_ext.errors.LockTimeoutError`
@@ -40,6 +42,8 @@ import zlib
 
 import sqlalchemy as sa
 
+from ..databases.poolers import behind_transaction_pooler
+from ..databases.poolers import same_database
 from ..errors import first_line
 from .lock_wait import Held
 from .lock_wait import LockTarget as LockTarget
@@ -52,7 +56,8 @@ from .table_lock import table_lock_is_held
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
-LockMode = t.Literal["session", "table"]
+#: ``auto``: the table lock behind a transaction pooler, else the session lock.
+LockMode = t.Literal["auto", "session", "table"]
 
 #: Longest pause between two heartbeats on a session lock's connection
 #: (shorter when the server closes idle sessions sooner).
@@ -89,13 +94,14 @@ def control_engine(engine: t.Any) -> sa.Engine:
         )
         twin = sa.create_engine(url.set(drivername=name), poolclass=sa.pool.NullPool)
         _sync_engines[engine] = twin
+        same_database(twin, engine)
     return twin
 
 
 def _lock_key(target: LockTarget) -> int:
     # Advisory lock keys are bigints; one key per version table keeps two
     # independent migration histories in one database from blocking each other.
-    return zlib.crc32(f"flask_migrate_ext:{target.version_table}".encode())
+    return zlib.crc32(f"flask_migrate_ext:{target.lock_name}".encode())
 
 
 class LockHandle:
@@ -134,7 +140,7 @@ class LockHandle:
 def migration_lock(
     targets: t.Sequence[LockTarget],
     timeout: float,
-    mode: LockMode = "session",
+    mode: LockMode = "auto",
     command: str = "db",
 ) -> Iterator[LockHandle]:
     """Hold the migration lock on every target for the length of the block.
@@ -161,10 +167,17 @@ def migration_lock(
         yield handle
 
 
+def uses_table_lock(target: LockTarget, mode: LockMode) -> bool:
+    """Whether ``target`` gets the table lock in ``mode``."""
+    if mode == "auto":
+        return behind_transaction_pooler(target.engine)
+    return mode == "table"
+
+
 def _lock_one(
     target: LockTarget, timeout: float, mode: LockMode, command: str
 ) -> t.ContextManager[Held | None]:
-    if mode == "table":
+    if uses_table_lock(target, mode):
         return table_lock(target, timeout, command)
     dialect = target.engine.dialect.name
     if dialect == "postgresql":
@@ -302,7 +315,7 @@ def _mysql_lock(target: LockTarget, timeout: float, command: str) -> Iterator[He
         isolation_level="AUTOCOMMIT"
     ) as conn:
         database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
-        name = f"fmx:{database}:{target.version_table}"[:64]
+        name = f"fmx:{database}:{target.lock_name}"[:64]
 
         def try_acquire() -> bool:
             query = sa.text("SELECT GET_LOCK(:name, 0)")
@@ -434,7 +447,7 @@ else:
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def is_held(target: LockTarget, mode: LockMode = "session") -> bool:
+def is_held(target: LockTarget, mode: LockMode = "auto") -> bool:
     """Whether some process holds the migration lock on ``target`` now.
 
     Asked without taking the lock (or, for SQLite's file lock, taking it for
@@ -443,7 +456,7 @@ def is_held(target: LockTarget, mode: LockMode = "session") -> bool:
     killed process looks held until its lease expires: the caller should also
     check the process.
     """
-    if mode == "table":
+    if uses_table_lock(target, mode):
         return table_lock_is_held(target)
     dialect = target.engine.dialect.name
     if dialect == "postgresql":
@@ -462,7 +475,7 @@ def is_held(target: LockTarget, mode: LockMode = "session") -> bool:
     if dialect in ("mysql", "mariadb"):
         with target.engine.connect() as conn:
             database = conn.execute(sa.text("SELECT DATABASE()")).scalar() or ""
-            name = f"fmx:{database}:{target.version_table}"[:64]
+            name = f"fmx:{database}:{target.lock_name}"[:64]
             used = conn.execute(sa.text("SELECT IS_USED_LOCK(:name)"), {"name": name})
             return used.scalar() is not None
     if dialect == "sqlite":

@@ -31,6 +31,15 @@ class LockTarget:
     engine: sa.Engine
     version_table: str = "alembic_version"
     app_engine: t.Any = None
+    #: The tenant schema the run works in: each schema is locked on its own.
+    schema: str | None = None
+
+    @property
+    def lock_name(self) -> str:
+        """What the lock is named after: the version table, in its schema."""
+        if self.schema is None:
+            return self.version_table
+        return f"{self.schema}.{self.version_table}"
 
     def serves(self, engine: sa.Engine) -> bool:
         """Whether ``engine`` (a migration connection's) is this database's."""

@@ -23,6 +23,7 @@ from ..report import report
 from ..scripts import graph
 from ..state import running
 from . import dataloss
+from .failures import expected_versions
 from .failures import handle_failure
 from .failures import others_after_failure
 from .failures import retry
@@ -41,6 +42,7 @@ from .lock import LockTarget
 from .lock import migration_lock
 from .progress_emitter import run_progress
 from .progress_emitter import RunProgress
+from .targets import TargetResult
 from .tracking import StepTracker
 from .tracking import Timeouts
 
@@ -81,7 +83,8 @@ class RunSettings:
 
     #: Take the migration lock (never in ``--sql`` mode, which touches nothing).
     lock: bool = True
-    lock_mode: LockMode = "session"
+    #: ``auto``: the table lock behind a transaction pooler, else session locks.
+    lock_mode: LockMode = "auto"
     #: Seconds to wait for another process's lock before giving up.
     lock_timeout: float = 600.0
     #: Commit each revision on its own (``True``) or all of them at once;
@@ -109,6 +112,11 @@ class RunResult:
     steps: list[Step] = dataclasses.field(default_factory=list)
     #: Version table contents when the run started (``None`` in ``--sql`` mode).
     initial: tuple[str, ...] | None = None
+    #: What happened on each target (bind, tenant schema) of the command, in
+    #: the order given; one entry when there was one.
+    #:
+    #: .. versionadded:: 0.1
+    targets: list[TargetResult] = dataclasses.field(default_factory=list, compare=False)
 
 
 def _step(action: Action, step: MigrationStep, database: str = "") -> Step:
@@ -252,8 +260,9 @@ def run(
                     trackers.clear()  # env.py runs again, from where the database is
                     continue
                 others = others_after_failure(failed, trackers, initial, result)
+                expected = expected_versions(failed, initial, result)
                 handle_failure(
-                    failed, error, ledger, settings, others, earlier, attempt
+                    failed, error, ledger, settings, others, earlier, attempt, expected
                 )
         if ledger is not None and action == "stamp":
             _record_stamps(ledger, script, result, settings, initial)

@@ -64,6 +64,7 @@ class StepTracker:
             and context.dialect.name in ("postgresql", "sqlite")
         )
         self._outside: sa.Connection | None = None
+        self._outside_ready = False
         #: The next revision's "running" row, written in the transaction of
         #: the revision before it (so it costs no commit of its own), by
         #: ``(revision, action)``.
@@ -171,19 +172,22 @@ class StepTracker:
         a proxy dropped it meanwhile (an idle timeout), a new one is taken.
         """
         for attempt in range(2):
-            if self._outside is None:
-                outside = self.engine.connect().execution_options(
-                    isolation_level="AUTOCOMMIT"
-                )
-                if self.context.dialect.name == "postgresql":
-                    # Lost in a server crash only with the revision it
-                    # announces: the revision's own commit flushes the WAL
-                    # written before it.
-                    outside.exec_driver_sql("SET synchronous_commit = off")
-                ledger.ensure(outside, self.applied)
-                self._outside = outside
             try:
-                return ledger.start(self._outside, step.revision, step.action)
+                if self._outside is None:
+                    self._outside = self.engine.connect()
+                with self._outside.begin():
+                    if self.context.dialect.name == "postgresql":
+                        # Lost in a server crash only with the revision it
+                        # announces: the revision's own commit flushes the
+                        # WAL written before it. SET LOCAL: the session (a
+                        # pooled one, maybe another client's) keeps nothing.
+                        self._outside.exec_driver_sql(
+                            "SET LOCAL synchronous_commit = off"
+                        )
+                    if not self._outside_ready:
+                        ledger.ensure(self._outside, self.applied)
+                        self._outside_ready = True
+                    return ledger.start(self._outside, step.revision, step.action)
             except sa.exc.DBAPIError as error:
                 if not error.connection_invalidated or attempt:
                     raise

@@ -21,8 +21,10 @@ from ..errors import ExitCode
 from ..errors import NotUpToDateError
 from ..errors import PartiallyAppliedError
 from ..errors import SchemaDriftError
+from ..errors import TargetsFailedError
 from . import options
 from . import output
+from . import targets
 from .boundary import MigrateGroup
 from .graph_command import graph_command
 from .lint_command import lint_command
@@ -53,6 +55,7 @@ from .options import x_arg_option
 from .options import yes_option
 from .status_commands import status_command
 from .status_commands import verify_command
+from .targets import with_target_options
 from .test_command import test_command
 from .uninstall_command import uninstall_command
 
@@ -264,6 +267,7 @@ def merge_command(
 @x_arg_option
 @with_lock_options
 @yes_option
+@with_target_options
 @with_progress
 @click.argument("revision", default="head")
 def upgrade_command(
@@ -276,22 +280,28 @@ def upgrade_command(
     lock_timeout: float | None,
     no_lock: bool,
     yes: bool,
+    jobs: int,
+    continue_on_error: bool,
     display: t.Any,
     revision: str,
 ) -> None:
     """Upgrade to a later version."""
-    load_api().upgrade(
-        directory_arg(directory),
-        revision,
-        sql,
-        tag,
-        list(x_arg),
-        **lock_args(no_lock, lock_timeout),
-        schemas=schemas or None,
-        **bind_args(bind),
-        confirm_data_loss=_confirm_data_loss(yes, display),
-        progress=display,
-    )
+    targets.check_jobs(jobs, sql)
+    with targets.reporting("upgrade"):
+        load_api().upgrade(
+            directory_arg(directory),
+            revision,
+            sql,
+            tag,
+            list(x_arg),
+            **lock_args(no_lock, lock_timeout),
+            schemas=schemas or None,
+            **bind_args(bind),
+            confirm_data_loss=_confirm_data_loss(yes, jobs, display),
+            jobs=jobs,
+            continue_on_error=continue_on_error,
+            progress=display,
+        )
 
 
 @db.command("downgrade", cls=RevisionCommand)
@@ -303,6 +313,7 @@ def upgrade_command(
 @x_arg_option
 @with_lock_options
 @yes_option
+@with_target_options
 @with_progress
 @click.argument("revision", default="-1")
 def downgrade_command(
@@ -315,29 +326,36 @@ def downgrade_command(
     lock_timeout: float | None,
     no_lock: bool,
     yes: bool,
+    jobs: int,
+    continue_on_error: bool,
     display: t.Any,
     revision: str,
 ) -> None:
     """Revert to a previous version."""
-    load_api().downgrade(
-        directory_arg(directory),
-        revision,
-        sql,
-        tag,
-        list(x_arg),
-        **lock_args(no_lock, lock_timeout),
-        schemas=schemas or None,
-        **bind_args(bind),
-        confirm_data_loss=_confirm_data_loss(yes, display),
-        progress=display,
-    )
+    targets.check_jobs(jobs, sql)
+    with targets.reporting("downgrade"):
+        load_api().downgrade(
+            directory_arg(directory),
+            revision,
+            sql,
+            tag,
+            list(x_arg),
+            **lock_args(no_lock, lock_timeout),
+            schemas=schemas or None,
+            **bind_args(bind),
+            confirm_data_loss=_confirm_data_loss(yes, jobs, display),
+            jobs=jobs,
+            continue_on_error=continue_on_error,
+            progress=display,
+        )
 
 
-def _confirm_data_loss(yes: bool, display: t.Any = None) -> t.Any:
-    """``--yes``, else a question on the terminal, else refuse."""
+def _confirm_data_loss(yes: bool, jobs: int = 1, display: t.Any = None) -> t.Any:
+    """``--yes``, else a question on the terminal, else refuse. Worker
+    processes (``--jobs``) have no terminal to ask on."""
     if yes:
         return True
-    if not options.stdin_is_terminal():
+    if jobs > 1 or not options.stdin_is_terminal():
         return False
 
     def confirm(losses: t.Sequence[t.Any]) -> bool:
@@ -432,12 +450,15 @@ def branches_command(directory: str | None, verbose: bool, as_json: bool) -> Non
 @schema_option
 @verbose_option
 @json_option
+@with_target_options
 def current_command(
     directory: str | None,
     bind: tuple[str, ...],
     schemas: tuple[str, ...],
     verbose: bool,
     as_json: bool,
+    jobs: int,
+    continue_on_error: bool,
 ) -> None:
     """Display the current revision for each database."""
 
@@ -448,13 +469,16 @@ def current_command(
             output.echo(output.current(states, verbose))
 
     try:
-        states = load_api().current(
-            directory_arg(directory),
-            verbose,
-            schemas=schemas or None,
-            **bind_args(bind),
-        )
-    except PartiallyAppliedError as e:
+        with targets.reporting("current"):
+            states = load_api().current(
+                directory_arg(directory),
+                verbose,
+                schemas=schemas or None,
+                **bind_args(bind),
+                jobs=jobs,
+                continue_on_error=continue_on_error,
+            )
+    except (PartiallyAppliedError, TargetsFailedError) as e:
         render(e.result or [])  # what was read, then the error
         raise
     render(states)
@@ -497,12 +521,28 @@ def stamp_command(
 @db.command("check")
 @directory_option
 @bind_option
+@schema_option
 @json_option
-def check_command(directory: str | None, bind: tuple[str, ...], as_json: bool) -> None:
+@with_target_options
+def check_command(
+    directory: str | None,
+    bind: tuple[str, ...],
+    schemas: tuple[str, ...],
+    as_json: bool,
+    jobs: int,
+    continue_on_error: bool,
+) -> None:
     """Check if there are any new operations to migrate."""
     try:
-        result = load_api().check(directory_arg(directory), **bind_args(bind))
-    except (SchemaDriftError, NotUpToDateError) as e:
+        with targets.reporting("check"):
+            result = load_api().check(
+                directory_arg(directory),
+                **bind_args(bind),
+                schemas=schemas or None,
+                jobs=jobs,
+                continue_on_error=continue_on_error,
+            )
+    except (SchemaDriftError, NotUpToDateError, TargetsFailedError) as e:
         if as_json:
             output.echo(output.check_json(e))
         raise

@@ -157,7 +157,8 @@ def with_progress(f: F) -> F:
         # Imported when the command runs, with the API, not at `flask --help`.
         from .progress_display import progress_display
 
-        with progress_display(quiet, bool(kwargs.get("sql"))) as display:
+        parallel = int(kwargs.get("jobs") or 1) > 1
+        with progress_display(quiet, bool(kwargs.get("sql")), parallel) as display:
             return f(*args, display=display, **kwargs)
 
     return quiet_option(command)  # type: ignore[return-value]

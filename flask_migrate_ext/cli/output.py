@@ -19,6 +19,7 @@ from ..errors import ExitCode
 from ..errors import MigrateError
 from ..errors import NotUpToDateError
 from ..errors import SchemaDriftError
+from ..errors import TargetsFailedError
 
 if t.TYPE_CHECKING:
     import datetime
@@ -450,9 +451,19 @@ CHECK_ERRORS: dict[type[MigrateError], str] = {
 
 
 def check_json(outcome: CheckResult | MigrateError) -> str:
-    """``check --json``: passed, or why not (a :data:`CHECK_ERRORS` error)."""
+    """``check --json``: passed, or why not (a :data:`CHECK_ERRORS` error;
+    ``targets`` over several targets)."""
     if not isinstance(outcome, MigrateError):
         return to_json("check", ok=True, databases=list(outcome.databases))
+    if isinstance(outcome, TargetsFailedError):
+        return to_json(
+            "check",
+            ok=False,
+            error="targets",
+            exit_code=int(outcome.exit_code),
+            message=str(outcome).split("\n", 1)[0],
+            changes=[],
+        )
     return to_json(
         "check",
         ok=False,

@@ -226,15 +226,23 @@ Display = LineDisplay | TerminalDisplay
 
 
 @contextlib.contextmanager
-def progress_display(quiet: bool, sql: bool) -> t.Iterator[Display | None]:
+def progress_display(
+    quiet: bool, sql: bool, parallel: bool = False
+) -> t.Iterator[Display | None]:
     """The display for a run of the CLI: none with ``-q`` or ``--sql`` (whose
     SQL goes to stdout as it is), the line in place on a terminal (not a
-    ``TERM=dumb`` one), else one line per revision."""
+    ``TERM=dumb`` one), else one line per revision.
+
+    :param parallel: Targets run in worker processes (``--jobs``), each
+        with a copy of the display: one line per revision, written by the
+        worker, since a line in place needs one process to draw it.
+    """
     if quiet or sql:
         yield None
         return
     stderr = sys.stderr
-    if _is_terminal(stderr) and os.environ.get("TERM") != "dumb":
+    terminal = _is_terminal(stderr) and os.environ.get("TERM") != "dumb"
+    if terminal and not parallel:
         with TerminalDisplay(stderr) as display:
             yield display
         return

@@ -3,6 +3,11 @@
 For each schema, the connections of the run get ``search_path`` set to that
 schema, and the version table (and ledger) live in it, so every tenant has
 its own migration state. Nothing in env.py has to change.
+
+Behind a transaction pooler a session's ``SET`` would land on one server
+session and the next transaction on another (while the first one keeps the
+tenant's ``search_path`` for some other client): there, each transaction
+sets it with ``SET LOCAL`` instead.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sqlalchemy as sa
 from ..errors import CommandFailedError
 from ..state import run_state
 from ..state import running
+from .poolers import behind_transaction_pooler
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,8 +52,21 @@ def check_schemas(engine: sa.Engine, schemas: t.Sequence[str]) -> None:
 
 
 @contextlib.contextmanager
-def in_schema(engine: sa.Engine, schema: str) -> Iterator[None]:
-    """Inside the block, ``engine``'s connections work in ``schema``."""
+def in_schema(
+    engine: sa.Engine, schema: str, pooled: bool | None = None
+) -> Iterator[None]:
+    """Inside the block, ``engine``'s connections work in ``schema``.
+
+    :param pooled: ``engine`` is behind a transaction pooler: set the schema
+        for each transaction, not for the session. ``None``: find out (once
+        per engine).
+    """
+    if pooled is None:
+        pooled = behind_transaction_pooler(engine)
+    if pooled:
+        with _in_schema_per_transaction(engine, schema):
+            yield
+        return
 
     def on_checkout(dbapi_connection: t.Any, record: t.Any, proxy: t.Any) -> None:
         _set_search_path(dbapi_connection, f'"{schema}"')
@@ -65,6 +84,27 @@ def in_schema(engine: sa.Engine, schema: str) -> Iterator[None]:
     finally:
         sa.event.remove(engine, "checkout", on_checkout)
         sa.event.remove(engine, "checkin", on_checkin)
+
+
+@contextlib.contextmanager
+def _in_schema_per_transaction(engine: sa.Engine, schema: str) -> Iterator[None]:
+    def on_begin(connection: sa.Connection) -> None:
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is None or getattr(dbapi_connection, "autocommit", False):
+            return  # each statement its own transaction: see the docs
+        cursor = dbapi_connection.cursor()
+        try:
+            # The transaction's first statement: psycopg begins it here.
+            cursor.execute(f'SET LOCAL search_path TO "{schema}"')
+        finally:
+            cursor.close()
+
+    sa.event.listen(engine, "begin", on_begin)
+    try:
+        with running(overrides={_SCHEMA_KEY: schema}):
+            yield
+    finally:
+        sa.event.remove(engine, "begin", on_begin)
 
 
 def current_schema() -> str | None:

@@ -15,7 +15,9 @@ itself, they compose with any env.py:
 - the command's watchers see each autogenerate result first, then env.py's
   ``process_revision_directives`` runs, then "no changes, no file";
 - the extension's own tables are hidden from autogenerate, before env.py's
-  ``include_name`` is asked.
+  ``include_name`` is asked;
+- a connection to PostgreSQL through a transaction pooler prepares no
+  statements (:mod:`..databases.poolers`).
 
 The rules apply only while an API function runs
 (:attr:`~flask_migrate_ext.extension.RunState.active`); other uses of Alembic
@@ -29,10 +31,14 @@ import inspect
 import logging
 import typing as t
 
+import sqlalchemy as sa
 from alembic.runtime.environment import EnvironmentContext
 from flask import current_app
 
+from ..databases.poolers import behind_transaction_pooler
+from ..databases.poolers import without_prepared_statements
 from ..settings import LOCK_TABLE
+from ..state import current_settings
 from ..state import database_names
 from ..state import get_state
 from ..state import ledger_table_name
@@ -85,10 +91,21 @@ def install() -> None:
             bound = signature.bind_partial(self, *args, **kwargs).arguments
             bound.pop("self")
             kwargs = {**bound.pop("kw", {}), **bound}
+        _through_pooler(kwargs.get("connection"))
         return original(self, **with_rules(kwargs))
 
     setattr(configure, _MARK, True)
     EnvironmentContext.configure = configure  # type: ignore[method-assign]
+
+
+def _through_pooler(connection: t.Any) -> None:
+    """Turn prepared statements off on env.py's connection (checked out
+    before the engine was found behind a transaction pooler)."""
+    engine = getattr(connection, "engine", None)
+    if not isinstance(engine, sa.Engine) or current_settings().lock == "session":
+        return  # "session": the app says its sessions hold
+    if behind_transaction_pooler(engine):
+        without_prepared_statements(engine, connection)
 
 
 def _revision_rules(

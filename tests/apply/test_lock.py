@@ -325,3 +325,38 @@ def test_resolve_takes_the_lock_with_its_options(
     assert unlocked.returncode == ExitCode.ERROR, unlocked.stderr
     assert "No failed run of revision 'r1' needs resolving" in unlocked.stderr
     assert "Waiting" not in unlocked.stderr
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_failure_after_another_process_applied_the_revision_says_so(
+    project: Path, database_url: str
+) -> None:
+    """Without the lock, two runs apply r2 at once: the one that commits
+    second fails, and does not claim "r2 was rolled back; the database is
+    at r2"."""
+    write_revision(
+        project / "migrations" / "versions",
+        "r2",
+        "r1",
+        """
+        time.sleep(2)
+        op.create_table("made_by_r2", sa.Column("n", sa.Integer))
+        """,
+        'op.drop_table("made_by_r2")',
+    )
+    ok = flask(project, database_url, "db", "upgrade", "r1")
+    assert ok.returncode == 0, ok.stderr
+    env = {"TEST_MIGRATE_LOCK": "off"}
+    processes = [
+        flask_process(project, database_url, "db", "upgrade", env=env) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    codes = sorted(p.returncode for p in processes)
+    assert codes == [0, int(ExitCode.ERROR)], outputs
+    stderr = "".join(err for _, err in outputs)
+    assert "Revision r2 was rolled back; the database is at r2" not in stderr
+    assert (
+        "Revision r2 was rolled back here, but the database is now at r2, not r1:"
+        " another process migrated it meanwhile" in stderr
+    ), stderr
+    assert version_rows(database_url) == ["r2"]

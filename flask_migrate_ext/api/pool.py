@@ -1,0 +1,234 @@
+"""Run targets in worker processes, forked once the app is loaded (``--jobs``).
+
+Alembic's ``context`` and ``op`` are module-level proxies, and the rules
+applied to ``context.configure`` are installed process-wide: env.py cannot
+run in two threads at once, so parallel targets run in processes. Each
+worker is forked from this process (the app, its config and the migration
+scripts already loaded), drops the database connections it inherited, then
+runs one target at a time as the parent hands them out, sending back a
+picklable result. The parent decides what starts next, so a failure stops
+new targets at once while the running ones finish.
+
+Signals: the parent waits with SIGINT and SIGTERM unblocked only while it
+waits, so a signal never cuts a message in half. Stopped, it passes the
+signal on to the workers still running (each stops its statement and
+records the run as interrupted, once however many signals it gets) and
+waits for their results.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import typing as t
+from multiprocessing import connection as mp_connection
+
+from ..apply.interrupt import cancel_running
+
+if t.TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+T = t.TypeVar("T")
+R = t.TypeVar("R")
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def can_fork() -> bool:
+    """Whether workers can be forked here (not on Windows; macOS can, though
+    Python prefers spawn there)."""
+    return "fork" in multiprocessing.get_all_start_methods() and hasattr(
+        signal, "pthread_sigmask"
+    )
+
+
+@dataclasses.dataclass
+class _Worker:
+    process: t.Any
+    conn: Connection
+    index: int | None = None  # the item it runs now
+
+
+class Died(Exception):
+    """A worker process ended without sending its result (killed, crashed)."""
+
+
+def run_parallel(
+    jobs: int,
+    items: t.Sequence[T],
+    run: t.Callable[[T], R],
+    *,
+    child_setup: t.Callable[[], None],
+    done: t.Callable[[int, R | Died], bool],
+) -> tuple[set[int], BaseException | None]:
+    """Run ``run(item)`` for each item in ``jobs`` forked workers.
+
+    :param run: Runs one item in a worker; must not raise (it records
+        errors in what it returns, which must be picklable).
+    :param child_setup: Called once in each worker, after the fork.
+    :param done: Called in this process with each item's index and result
+        (or :class:`Died`), in the order they finish; returns whether to go
+        on starting items.
+    :return: The indexes never started, and the ``KeyboardInterrupt`` that
+        stopped this process, if one did (the caller re-raises it).
+    """
+    context = multiprocessing.get_context("fork")
+    pending = collections.deque(range(len(items)))
+    workers: list[_Worker] = []
+    # A buffer copied by the fork would be written twice, once per process.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    for _ in range(min(jobs, len(items))):
+        parent_end, child_end = context.Pipe()
+        process = context.Process(
+            target=_serve,
+            args=(child_end, items, run, child_setup),
+            name="flask_migrate_ext worker",
+            daemon=True,
+        )
+        process.start()
+        child_end.close()
+        workers.append(_Worker(process, parent_end))
+    stopped: BaseException | None = None
+    going_on = True
+    with _blocked():
+        for worker in workers:
+            _hand_out(worker, pending if going_on else None)
+        while busy := [w for w in workers if w.index is not None]:
+            ready, interrupt = _wait(busy)
+            if interrupt is not None:
+                going_on = False
+                if stopped is None:
+                    stopped = interrupt
+                _pass_on(interrupt, busy)
+                continue
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                index = worker.index
+                assert index is not None
+                outcome = _receive(worker)
+                worker.index = None
+                if not done(index, outcome):
+                    going_on = False
+                _hand_out(worker, pending if going_on and stopped is None else None)
+    for worker in workers:
+        worker.process.join()
+        worker.conn.close()
+    return set(pending), stopped
+
+
+def _hand_out(worker: _Worker, pending: collections.deque[int] | None) -> None:
+    """Give the worker its next item, or tell it to stop."""
+    if worker.index is not None or not worker.process.is_alive():
+        return
+    with contextlib.suppress(OSError):
+        if pending:
+            worker.index = pending.popleft()
+            worker.conn.send(worker.index)
+            return
+        worker.conn.send(None)
+
+
+def _receive(worker: _Worker) -> t.Any:
+    try:
+        if worker.conn.poll():
+            return worker.conn.recv()
+    except (EOFError, OSError):
+        pass
+    worker.process.join()
+    return Died(
+        f"its worker process ended without a result (exit code"
+        f" {worker.process.exitcode})"
+    )
+
+
+def _wait(busy: list[_Worker]) -> tuple[list[t.Any], BaseException | None]:
+    """Wait for a result or a worker's end; signals are let in only here."""
+    watched: list[t.Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+    try:
+        with _unblocked():
+            return mp_connection.wait(watched, timeout=1.0), None
+    except KeyboardInterrupt as interrupt:
+        return [], interrupt
+
+
+def _pass_on(interrupt: BaseException, busy: list[_Worker]) -> None:
+    """Send the workers still running the signal that stopped this process.
+
+    From a terminal they got it already (Ctrl-C reaches the process group);
+    a worker acts on the first signal only.
+    """
+    code = getattr(interrupt, "exit_code", 130)
+    signum = signal.SIGTERM if code == 143 else signal.SIGINT
+    for worker in busy:
+        if worker.process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.process.pid, signum)
+
+
+@contextlib.contextmanager
+def _blocked() -> t.Iterator[None]:
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _unblocked() -> t.Iterator[None]:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+# -- in the worker ---------------------------------------------------------------
+
+#: The stop signals a worker received; it acts on the first one only.
+_received: list[int] = []
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    _received.append(signum)
+    if len(_received) == 1:
+        # Stop the server's statement, then unwind: the runner records the
+        # run as interrupted and releases the lock.
+        cancel_running()
+        raise KeyboardInterrupt()
+
+
+def received_signal() -> int | None:
+    """In a worker: the first stop signal it received, if any."""
+    return _received[0] if _received else None
+
+
+def _serve(
+    conn: Connection,
+    items: t.Sequence[T],
+    run: t.Callable[[T], R],
+    child_setup: t.Callable[[], None],
+) -> None:
+    """A worker's life: run the items the parent hands out, one at a time."""
+    _received.clear()
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, _on_signal)
+    try:
+        child_setup()
+        while not _received:
+            index = conn.recv()
+            if index is None:
+                break
+            conn.send(run(items[index]))
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+        pass
+    finally:
+        conn.close()
