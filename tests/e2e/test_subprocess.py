@@ -296,6 +296,14 @@ for command in ("upgrade", "downgrade"):
 # The progress display (docs/deploying), silenced.
 for command in ("upgrade", "downgrade"):
     OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {"-q", "--quiet"}
+# Many targets at once (docs/deploying).
+for command in ("upgrade", "downgrade", "current", "check"):
+    OUR_EXTRA_OPTIONS[command] = OUR_EXTRA_OPTIONS[command] | {
+        "-j",
+        "--jobs",
+        "--continue-on-error",
+        "--schema",
+    }
 OUR_EXTRA_OPTIONS["migrate"] = OUR_EXTRA_OPTIONS["migrate"] | {
     "--rename",
     "--rename-table",
