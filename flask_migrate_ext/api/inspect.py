@@ -15,6 +15,7 @@ from alembic import command as alembic_command
 from alembic.util import asbool
 
 from .. import errors
+from ..autogenerate import reflection
 from ..autogenerate.diffs import describe_diffs
 from ..scripts import graph
 from ..scripts.revisions import BranchPoint
@@ -36,6 +37,9 @@ from .results import DatabaseState
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
+# ``check`` reflects the database in batches (same data, fewer queries).
+reflection.install()
 
 
 @_user_facing
