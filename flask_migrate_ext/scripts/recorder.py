@@ -101,14 +101,25 @@ class _Positions:
 
 def _call_lines(frame: types.FrameType) -> tuple[int | None, int | None]:
     """The lines a multi-line call spans (Python 3.11+), else its line."""
-    positions = getattr(frame.f_code, "co_positions", None)
-    if positions is not None:
-        for index, (start, end, _, _) in enumerate(positions()):
-            if index == frame.f_lasti // 2:
-                if start is not None:
-                    return start, end if end is not None else start
-                break
+    positions = _code_positions(frame.f_code)
+    index = frame.f_lasti // 2
+    if index < len(positions):
+        start, end = positions[index]
+        if start is not None:
+            return start, end if end is not None else start
     return frame.f_lineno, frame.f_lineno
+
+
+@functools.lru_cache(maxsize=64)
+def _code_positions(
+    code: types.CodeType,
+) -> tuple[tuple[int | None, int | None], ...]:
+    """Each instruction's start and end line, read once per function: a
+    revision with many operations would otherwise scan its code per call."""
+    positions = getattr(code, "co_positions", None)
+    if positions is None:
+        return ()
+    return tuple((start, end) for start, end, _, _ in positions())
 
 
 class _Log:
