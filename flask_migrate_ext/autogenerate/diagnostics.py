@@ -52,6 +52,31 @@ class Comparison:
     def diffs(self) -> list[t.Any]:
         return list(self.upgrade_ops.as_diffs())
 
+    def diffs_within_tables(self) -> t.Iterator[t.Any]:
+        """The diffs, leaving out tables created or dropped whole: a created
+        table's diff builds a copy of the table, costly for hundreds."""
+        from alembic.operations import ops
+
+        def walk(container: t.Any) -> t.Iterator[t.Any]:
+            for op in container.ops:
+                if isinstance(op, (ops.CreateTableOp, ops.DropTableOp)):
+                    continue
+                if hasattr(op, "ops"):
+                    yield from walk(op)
+                else:
+                    diff = op.to_diff_tuple()
+                    if isinstance(diff, list):
+                        yield from diff
+                    else:
+                        yield diff
+
+        return walk(self.upgrade_ops)
+
+    def drops_tables(self) -> bool:
+        from alembic.operations import ops
+
+        return any(isinstance(op, ops.DropTableOp) for op in self.upgrade_ops.ops)
+
 
 class Watcher:
     """Records, for each database, what autogenerate compared."""
@@ -168,11 +193,7 @@ def _listed(names: list[str]) -> str:
 
 
 def _drops_tables(comparisons: list[Comparison]) -> bool:
-    return any(
-        isinstance(diff, tuple) and diff[0] == "remove_table"
-        for c in comparisons
-        for diff in c.diffs
-    )
+    return any(c.drops_tables() for c in comparisons)
 
 
 def _diff_table(diff: t.Any) -> str:
@@ -221,7 +242,7 @@ def unnamed_constraints_warning(comparison: Comparison) -> str | None:
     import sqlalchemy as sa
 
     found: list[str] = []
-    for diff in comparison.diffs:
+    for diff in comparison.diffs_within_tables():
         if not isinstance(diff, tuple) or diff[0] not in (
             "add_constraint",
             "remove_constraint",
