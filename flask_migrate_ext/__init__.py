@@ -77,8 +77,8 @@ if t.TYPE_CHECKING:
     from .api import upgrade_env as upgrade_env
     from .api import verify as verify
     from .api import VerifyResult as VerifyResult
-    from .apply.runner import RunResult as RunResult
-    from .apply.runner import Step as Step
+    from .apply.results import RunResult as RunResult
+    from .apply.results import Step as Step
     from .compat import branches as branches
     from .compat import catch_errors as catch_errors
     from .compat import check as check
@@ -150,8 +150,8 @@ _LAZY = {
     "EnvUpgrade": "scripts.envfile",
     "SQLAlchemyDatabases": "databases.adapters",
     "SQLAlchemyLiteDatabases": "databases.adapters",
-    "RunResult": "apply.runner",
-    "Step": "apply.runner",
+    "RunResult": "apply.results",
+    "Step": "apply.results",
 }
 
 
