@@ -82,7 +82,36 @@ def upgraded_already(
 ) -> RunResult | None:
     """The result of upgrading to ``revision`` if the database is provably
     there already (after saying so as the full run does); ``None`` when the
-    full run must decide."""
+    full run must decide (it also reports any error met here, but failing
+    to connect)."""
+    try:
+        found = _head_and_engine(directory, revision, sql, tag, x_arg, schemas)
+    except Exception:  # no app state, no default database...: the full run says
+        return None
+    if found is None:
+        return None
+    head, engine, tool, location = found
+    if not _at(engine, head):
+        return None
+    try:
+        _log_as_env_py(tool, location, engine.dialect.name)
+    except Exception:  # a broken logging setup in alembic.ini: env.py's error
+        return None
+    report(f"Nothing to upgrade: the database is at {head}.")
+    return RunResult(initial=(head,))
+
+
+def _head_and_engine(
+    directory: str | os.PathLike[str] | None,
+    revision: str,
+    sql: bool,
+    tag: str | None,
+    x_arg: str | t.Sequence[str] | None,
+    schemas: t.Sequence[str] | None,
+) -> tuple[str, sa.Engine, str | None, str] | None:
+    """The head, the engine env.py would migrate, the tool that wrote
+    env.py and the migration folder, when the command and the scripts leave
+    no doubt about them."""
     if not _plain_request(revision, sql, tag, x_arg, schemas):
         return None
     location = os.fspath(resolve_directory(get_state(), directory))
@@ -92,12 +121,7 @@ def upgraded_already(
     engine = get_engine(get_state(), "")
     if not isinstance(engine, sa.Engine) or engine.dialect.name not in IMPLS:
         return None
-    (head,) = graph.heads
-    if not _at(engine, head):
-        return None
-    _log_as_env_py(graph.tool, location, engine.dialect.name)
-    report(f"Nothing to upgrade: the database is at {head}.")
-    return RunResult(initial=(head,))
+    return graph.heads[0], engine, graph.tool, location
 
 
 def _plain_request(

@@ -417,3 +417,23 @@ def test_a_real_process_imports_no_alembic(
     assert full.stderr.endswith("alembic: True\n")
     assert fast.stderr.replace("False", "True") == full.stderr
     assert "INFO  [alembic.runtime.migration] Context impl" in fast.stderr
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_broken_logging_setup_is_env_pys_error(
+    make_app: AppFactory, sqlite_url: str, versions: Path, tmp_path: Path
+) -> None:
+    """The CLI's env.py applies alembic.ini's logging sections: a broken
+    one fails the command, at the head too, as it fails the full run."""
+    app = make_app(sqlite_url)
+    ok(invoke(app, "init"))
+    add(versions, "r1")
+    ok(invoke(app, "upgrade"))
+    ini = tmp_path / "migrations" / "alembic.ini"
+    ini.write_text(ini.read_text().replace("[handler_console]", "[handler_gone]"))
+    assert quick(app) is not None  # outside the CLI, env.py reads no logging setup
+    fast = invoke(app, "upgrade")
+    app.config["MIGRATE_REVISION_CACHE"] = False
+    full = invoke(app, "upgrade")
+    assert fast.exit_code == full.exit_code != 0
+    assert fast.stderr == full.stderr
