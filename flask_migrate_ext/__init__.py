@@ -78,8 +78,8 @@ if t.TYPE_CHECKING:
     from .api import upgrade_env as upgrade_env
     from .api import verify as verify
     from .api import VerifyResult as VerifyResult
-    from .apply.runner import RunResult as RunResult
-    from .apply.runner import Step as Step
+    from .apply.results import RunResult as RunResult
+    from .apply.results import Step as Step
     from .apply.targets import TargetResult as TargetResult
     from .compat import branches as branches
     from .compat import catch_errors as catch_errors
@@ -152,8 +152,8 @@ _LAZY = {
     "EnvUpgrade": "scripts.envfile",
     "SQLAlchemyDatabases": "databases.adapters",
     "SQLAlchemyLiteDatabases": "databases.adapters",
-    "RunResult": "apply.runner",
-    "Step": "apply.runner",
+    "RunResult": "apply.results",
+    "Step": "apply.results",
     "TargetResult": "apply.targets",
 }
 

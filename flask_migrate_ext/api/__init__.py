@@ -10,7 +10,8 @@ and print nothing: ``flask db`` renders the results
 exits the process.
 
 The functions are loaded on first use: ``heads``, ``history`` and
-``branches`` answer a straight history without importing Alembic.
+``branches`` answer a straight history without importing Alembic, and
+``upgrade`` a database already at the head.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ if t.TYPE_CHECKING:
     from .database import stamp as stamp
     from .database import uninstall as uninstall
     from .database import UninstallResult as UninstallResult
-    from .database import upgrade as upgrade
     from .drawing import graph as graph
     from .drawing import HistoryGraph as HistoryGraph
     from .inspect import check as check
@@ -64,6 +64,7 @@ if t.TYPE_CHECKING:
     from .status import StatusResult as StatusResult
     from .status import verify as verify
     from .status import VerifyResult as VerifyResult
+    from .upgrading import upgrade as upgrade
 
 #: Where each name lives.
 _MODULES = {
@@ -87,7 +88,6 @@ _MODULES = {
             "stamp",
             "uninstall",
             "UninstallResult",
-            "upgrade",
         ],
         "database",
     ),
@@ -108,6 +108,7 @@ _MODULES = {
     ),
     **dict.fromkeys(["lint", "LintFinding", "LintResult"], "lint"),
     **dict.fromkeys(["branches", "heads", "history"], "listing"),
+    "upgrade": "upgrading",
     **dict.fromkeys(
         ["BranchPoint", "CheckResult", "DatabaseState", "Revision", "Template"],
         "results",

@@ -56,40 +56,8 @@ def upgrade(
     continue_on_error: bool = False,
     progress: Listener | None = None,
 ) -> RunResult:
-    """Upgrade the database to a later revision.
-
-    :param revision: Target, ``head`` by default; with ``sql`` it may be a
-        ``start:end`` range.
-    :param lock: Take the migration lock; ``MIGRATE_LOCK`` by default.
-    :param lock_timeout: Seconds to wait for the lock; ``MIGRATE_LOCK_TIMEOUT``
-        (600) by default.
-    :param binds: With several databases, work on these only (``--bind``).
-    :param schemas: PostgreSQL tenant schemas to upgrade, each with its own
-        version table; ``MIGRATE_SCHEMAS`` by default.
-    :param confirm_data_loss: When the run drops tables or columns holding
-        rows and ``MIGRATE_DATA_LOSS_GUARD = "confirm"``: go on (``True``),
-        refuse (``False``), or ask this callable, given the
-        :class:`~flask_migrate_ext.apply.dataloss.DataLoss` list.
-    :param progress: Called with each :mod:`~flask_migrate_ext.progress`
-        event (which revision of how many, on which database, how long it
-        took); by default the run is silent, unless
-        :func:`~flask_migrate_ext.progress.listening` installed a listener.
-    :param jobs: Run this many targets (tenant schemas; binds, when env.py
-        can choose them) at once, each in a worker process with its own
-        lock and transactions. ``1`` runs them one after another here.
-    :param continue_on_error: After a target fails, go on with the others
-        (by default, no new target starts; running ones finish). With
-        several databases and an env.py that can choose them, each is a
-        target of its own when this or ``jobs`` asks for targets.
-    :return: The steps applied, and each target's result (``targets``).
-    :raises DataLossRefusedError: Rows would be lost and that was not
-        confirmed; nothing ran.
-    :raises TargetsFailedError: Some of several targets failed; the error
-        holds every target's result.
-
-    .. versionchanged:: 0.1
-        ``confirm_data_loss``, ``jobs``, ``continue_on_error``, ``progress``.
-    """
+    """The full run of :func:`flask_migrate_ext.upgrade` (documented there),
+    when its quick answer (:mod:`flask_migrate_ext.apply.noop`) can't say."""
     with _listening(progress):
         return _run_targets(
             _Run("upgrade", revision, sql, tag, lock, lock_timeout, confirm_data_loss),

@@ -42,7 +42,9 @@ from .lock import LockTarget
 from .lock import migration_lock
 from .progress_emitter import run_progress
 from .progress_emitter import RunProgress
-from .targets import TargetResult
+from .results import Action as Action
+from .results import RunResult as RunResult
+from .results import Step as Step
 from .tracking import StepTracker
 from .tracking import Timeouts
 
@@ -50,31 +52,6 @@ if t.TYPE_CHECKING:
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
     from alembic.runtime.migration import MigrationStep
-
-Action = t.Literal["upgrade", "downgrade", "stamp"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One revision step that was applied to the database."""
-
-    #: ``"upgrade"``, ``"downgrade"`` or ``"stamp"``.
-    action: Action
-    #: The revision whose script ran (for a stamp, the revision stamped to or from).
-    revision: str | None
-    #: Version table contents the step started from.
-    source: tuple[str, ...]
-    #: Version table contents the step ended at.
-    destination: tuple[str, ...]
-    #: First line of the revision's docstring.
-    message: str | None
-    #: The tenant schema it ran in (``--schema``), if any.
-    schema: str | None = None
-    #: The database it ran on: a bind name, ``""`` for the default database
-    #: (and in ``--sql`` mode, which connects to none).
-    #:
-    #: .. versionadded:: 0.1
-    database: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,20 +80,6 @@ class RunSettings:
     data_loss_guard: dataloss.GuardMode = "warn"
     #: Go on when the guard asks (``--yes``), or ask this callable.
     confirm_data_loss: dataloss.Confirm = False
-
-
-@dataclasses.dataclass
-class RunResult:
-    """What a run did. ``steps`` is empty when there was nothing to do."""
-
-    steps: list[Step] = dataclasses.field(default_factory=list)
-    #: Version table contents when the run started (``None`` in ``--sql`` mode).
-    initial: tuple[str, ...] | None = None
-    #: What happened on each target (bind, tenant schema) of the command, in
-    #: the order given; one entry when there was one.
-    #:
-    #: .. versionadded:: 0.1
-    targets: list[TargetResult] = dataclasses.field(default_factory=list, compare=False)
 
 
 def _step(action: Action, step: MigrationStep, database: str = "") -> Step:

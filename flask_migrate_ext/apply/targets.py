@@ -14,7 +14,7 @@ import typing as t
 from ..errors import ExitCode
 
 if t.TYPE_CHECKING:
-    from .runner import Step
+    from .results import Step
 
 #: ``"done"``: the target ran to its end (see :attr:`TargetResult.steps`
 #: for whether it changed anything); ``"failed"``; ``"interrupted"``: stopped

@@ -112,8 +112,11 @@ def test_import_and_setup_do_not_import_alembic(tmp_path: Path) -> None:
             "assert 'db' in app.cli.list_commands(None)",
             "loaded = sorted(m for m in sys.modules if m.startswith('alembic'))",
             "assert not loaded, loaded",
-            # The API is still there, loaded on first use.
+            # The API is still there, loaded on first use (upgrade needs
+            # Alembic only when there is something to upgrade).
             "flask_migrate_ext.upgrade",
+            "assert 'alembic' not in sys.modules",
+            "flask_migrate_ext.downgrade",
             "assert 'alembic' in sys.modules",
         ]
     )
