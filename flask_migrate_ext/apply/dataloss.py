@@ -21,7 +21,9 @@ from alembic.runtime.migration import MigrationContext
 from ..errors import DataLossRefusedError
 from ..report import report
 from ..scripts import graph
+from ..scripts.drops import Drop
 from ..scripts.drops import dropped_by
+from ..scripts.drops import names_no_drop
 from ..state import get_state
 from ..state import run_state
 
@@ -111,7 +113,6 @@ def _losses(
 ) -> list[DataLoss]:
     """What the planned revisions drop on ``target`` that holds rows."""
     schema = run_state().overrides.get("version_table_schema")
-    found = []
     with target.engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
@@ -123,28 +124,19 @@ def _losses(
         )
         heads: t.Any = context.get_current_heads()  # Alembic's hints say str
         steps = graph.plan_steps(script, action, destination, heads)
-        inspector = sa.inspect(connection)
+        planned = []
         for step in steps:
             found_script: Script = step.revision  # type: ignore[attr-defined]
-            revision = found_script.revision
             direction = "upgrade" if step.is_upgrade else "downgrade"
-            for table, column, table_schema in _dropped(
-                found_script, direction, target.name
-            ):
-                rows = _count(connection, inspector, table, column, table_schema)
-                if rows:
-                    found.append(
-                        DataLoss(
-                            revision,
-                            table,
-                            column,
-                            rows,
-                            table_schema or schema,
-                            target.name,
-                        )
-                    )
+            for drop in _dropped(found_script, direction, target.name):
+                planned.append((found_script.revision, drop))
+        counts = _counts(connection, {drop for _, drop in planned}) if planned else {}
         connection.rollback()
-    return found
+    return [
+        DataLoss(revision, table, column, rows, table_schema or schema, target.name)
+        for revision, (table, column, table_schema) in planned
+        if (rows := counts.get((table, column, table_schema), 0))
+    ]
 
 
 def _dropped(
@@ -156,7 +148,16 @@ def _dropped(
     # The multi-database templates' upgrade(engine_name) calls
     # upgrade_<engine_name>() ("upgrade_" for the default database).
     functions = [f"{action}_{database}", action]
+    # Executed already (to plan the steps): its functions' code tells at
+    # once the many that drop nothing, without parsing the file.
+    module = vars(script.module).get("_lazy_module", script.module)
     for function in functions:
+        if module is not None and script.path:
+            defined = getattr(module, function, None)
+            if defined is None:
+                continue  # not in the file: what parsing it would find
+            if names_no_drop(defined, script.path):
+                return []
         drops = dropped_by(script.path, function) if script.path else None
         if drops is not None:
             break
@@ -172,21 +173,48 @@ def _dropped(
     return drops.found
 
 
-def _count(
-    connection: sa.Connection,
-    inspector: sa.Inspector,
-    table: str,
-    column: str | None,
-    schema: str | None,
-) -> int:
-    """Rows of ``table`` (values of ``column``); 0 when it is not there (yet)."""
-    if not inspector.has_table(table, schema=schema):
-        return 0
-    if column is not None:
-        names = {c["name"] for c in inspector.get_columns(table, schema=schema)}
-        if column not in names:
-            return 0
-    subject = sa.table(table, *([sa.column(column)] if column else []), schema=schema)
-    counted = sa.func.count(subject.c[column]) if column else sa.func.count()
-    query = sa.select(counted).select_from(subject)
-    return int(connection.execute(query).scalar_one())
+#: Counts sent in one statement (SQLite allows 500 parts in a UNION).
+_COUNTS_PER_STATEMENT = 100
+
+
+def _counts(connection: sa.Connection, drops: t.Collection[Drop]) -> dict[Drop, int]:
+    """Rows of each dropped table (values of each dropped column): the
+    tables' columns looked up once, then all counts in one statement (a
+    few, for many drops). What is not there (yet) counts 0."""
+    from sqlalchemy.engine.reflection import ObjectKind
+
+    inspector = sa.inspect(connection)
+    columns: dict[tuple[str | None, str], set[str]] = {}
+    for schema in {schema for _, _, schema in drops}:
+        tables = sorted({table for table, _, s in drops if s == schema})
+        found = inspector.get_multi_columns(
+            schema=schema, filter_names=tables, kind=ObjectKind.ANY
+        )
+        for (_, table), listed in found.items():
+            columns[(schema, table)] = {column["name"] for column in listed}
+    counted = [
+        drop
+        for drop in sorted(drops, key=repr)
+        if (drop[2], drop[0]) in columns
+        and (drop[1] is None or drop[1] in columns[(drop[2], drop[0])])
+    ]
+    counts: dict[Drop, int] = {}
+    for first in range(0, len(counted), _COUNTS_PER_STATEMENT):
+        chunk = counted[first : first + _COUNTS_PER_STATEMENT]
+        parts: list[t.Any] = []
+        for number, (table, column, schema) in enumerate(chunk):
+            subject = sa.table(
+                table, *([sa.column(column)] if column else []), schema=schema
+            )
+            value = sa.func.count(subject.c[column]) if column else sa.func.count()
+            parts.append(
+                sa.select(
+                    sa.literal_column(str(number)).label("k"), value.label("n")
+                ).select_from(subject)
+            )
+        query: sa.Executable = parts[0]
+        if len(parts) > 1:
+            query = sa.union_all(*parts)
+        for key, rows in connection.execute(query):
+            counts[chunk[int(key)]] = int(rows)
+    return counts

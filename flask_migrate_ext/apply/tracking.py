@@ -416,16 +416,18 @@ class Timeouts:
                     "; ".join(f"SET LOCAL {setting}" for setting in settings)
                 )
         elif dialect in ("mysql", "mariadb"):
+            # Each revision, in one statement: a revision may change them.
+            assignments = []
             if self.lock is not None:
                 seconds = max(1, int(self.lock))
-                connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
-                connection.exec_driver_sql(
-                    f"SET SESSION innodb_lock_wait_timeout = {seconds}"
-                )
+                assignments.append(f"SESSION lock_wait_timeout = {seconds}")
+                assignments.append(f"SESSION innodb_lock_wait_timeout = {seconds}")
             if self.statement is not None and connection.dialect.is_mariadb:  # type: ignore[attr-defined]
-                connection.exec_driver_sql(
-                    f"SET SESSION max_statement_time = {float(self.statement)}"
+                assignments.append(
+                    f"SESSION max_statement_time = {float(self.statement)}"
                 )
+            if assignments:
+                connection.exec_driver_sql(f"SET {', '.join(assignments)}")
 
 
 class TrackedStep:
