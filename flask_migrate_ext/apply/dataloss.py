@@ -173,6 +173,12 @@ def _dropped(
     return drops.found
 
 
+_MYSQL_COLUMNS = sa.text(
+    "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+    " WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE())"
+    " AND TABLE_NAME IN :tables"
+).bindparams(sa.bindparam("tables", expanding=True))
+
 #: Counts sent in one statement (SQLite allows 500 parts in a UNION).
 _COUNTS_PER_STATEMENT = 100
 
@@ -187,6 +193,13 @@ def _counts(connection: sa.Connection, drops: t.Collection[Drop]) -> dict[Drop, 
     columns: dict[tuple[str | None, str], set[str]] = {}
     for schema in {schema for _, _, schema in drops}:
         tables = sorted({table for table, _, s in drops if s == schema})
+        if connection.dialect.name in ("mysql", "mariadb"):
+            # SQLAlchemy reflects MySQL one table at a time.
+            for table, column in connection.execute(
+                _MYSQL_COLUMNS, {"schema": schema, "tables": tables}
+            ):
+                columns.setdefault((schema, table), set()).add(column)
+            continue
         found = inspector.get_multi_columns(
             schema=schema, filter_names=tables, kind=ObjectKind.ANY
         )

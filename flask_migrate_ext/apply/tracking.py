@@ -272,9 +272,12 @@ class StepTracker:
                 raise self.lock.lost()
             if verified:
                 return  # checked by the statement that wrote the step's row
+            # Asked now, while the lock is known to be ours: the statements
+            # after this one check it.
+            condition = self._lock_condition()
             if self.ledger is not None and not self.rows_outside:
-                self._check_in_begin = self._lock_condition()
-                if self._check_in_begin is not None:
+                self._check_in_begin = condition
+                if condition is not None:
                     return  # checked by the step's own row, in begin()
             check()
         except LockLostError as error:
