@@ -166,9 +166,7 @@ class StepTracker:
                 entry_id = self._start_outside(self.ledger, self.current)
             self.current.entry_id = entry_id
             if self.context.dialect.name == "sqlite":
-                # Opens the revision's transaction (pysqlite begins one at
-                # the first write), so the DDL after it is rolled back too.
-                self.ledger.hold(self.connection, self.current.entry_id)
+                self._open_sqlite_transaction(self.ledger, self.current.entry_id)
         elif self.ledger is not None:
             if not self._ledger_ready:
                 self.ledger.ensure(self.connection, self.applied)
@@ -186,6 +184,20 @@ class StepTracker:
             self.connection, *(["synchronous_commit = off"] if deferred else [])
         )
         self._counting = True
+
+    def _open_sqlite_transaction(self, ledger: Ledger, entry_id: int) -> None:
+        """Open the revision's transaction now, so the DDL after it is rolled
+        back too: pysqlite begins one only at the first write (INSERT,
+        UPDATE, DELETE), never before DDL. ``BEGIN IMMEDIATE`` takes the
+        write lock as that write would, without writing; a driver that does
+        not say whether a transaction is open gets a write to the step's row.
+        """
+        raw = self.connection.connection.dbapi_connection
+        opened = getattr(raw, "in_transaction", None)
+        if opened is False:
+            self.connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif opened is None:
+            ledger.hold(self.connection, entry_id)
 
     def _start_inside(self, ledger: Ledger, step: RunningStep) -> int:
         """Write the step's row in its transaction, with the lock's check
