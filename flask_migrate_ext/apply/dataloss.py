@@ -173,11 +173,29 @@ def _dropped(
     return drops.found
 
 
-_MYSQL_COLUMNS = sa.text(
-    "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
-    " WHERE TABLE_SCHEMA = COALESCE(:schema, DATABASE())"
-    " AND TABLE_NAME IN :tables"
-).bindparams(sa.bindparam("tables", expanding=True))
+def _column_query(dialect: str, schema: str | None) -> sa.TextClause | None:
+    """The columns of the tables named ``:tables`` (in ``:schema``, else
+    those the search path shows), from the catalog; None: reflect."""
+    if dialect in ("mysql", "mariadb"):
+        where = "COALESCE(:schema, DATABASE())" if schema else "DATABASE()"
+        sql = (
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+            f" WHERE TABLE_SCHEMA = {where} AND TABLE_NAME IN :tables"
+        )
+    elif dialect == "postgresql":
+        where = "n.nspname = :schema" if schema else "pg_table_is_visible(c.oid)"
+        sql = (
+            "SELECT c.relname, a.attname FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
+            " AND a.attnum > 0 AND NOT a.attisdropped"
+            " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')"
+            f" AND c.relname IN :tables AND {where}"
+        )
+    else:
+        return None
+    return sa.text(sql).bindparams(sa.bindparam("tables", expanding=True))
+
 
 #: Counts sent in one statement (SQLite allows 500 parts in a UNION).
 _COUNTS_PER_STATEMENT = 100
@@ -193,11 +211,12 @@ def _counts(connection: sa.Connection, drops: t.Collection[Drop]) -> dict[Drop, 
     columns: dict[tuple[str | None, str], set[str]] = {}
     for schema in {schema for _, _, schema in drops}:
         tables = sorted({table for table, _, s in drops if s == schema})
-        if connection.dialect.name in ("mysql", "mariadb"):
-            # SQLAlchemy reflects MySQL one table at a time.
-            for table, column in connection.execute(
-                _MYSQL_COLUMNS, {"schema": schema, "tables": tables}
-            ):
+        catalog = _column_query(connection.dialect.name, schema)
+        if catalog is not None:
+            # One catalog query; SQLAlchemy reflects MySQL one table at a
+            # time, and PostgreSQL with queries that cost more to build.
+            params = {"tables": tables, **({"schema": schema} if schema else {})}
+            for table, column in connection.execute(catalog, params):
                 columns.setdefault((schema, table), set()).add(column)
             continue
         found = inspector.get_multi_columns(

@@ -4,6 +4,7 @@ find what parsing every script and counting one drop at a time found."""
 
 from __future__ import annotations
 
+import typing as t
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -104,3 +105,27 @@ def test_a_drop_in_a_nested_function_is_found(
     result = invoke(app, "upgrade")
     assert result.exit_code != 0
     assert "table y (3 rows), revision r2" in result.stderr
+
+
+def test_a_table_in_another_schema_is_counted_there(
+    make_app: AppFactory, make_database: t.Callable[[str], str], tmp_path: Path
+) -> None:
+    """PostgreSQL: ``schema.x`` holds rows, the search path's ``x`` none."""
+    url = make_database("postgresql")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE SCHEMA other"))
+        connection.execute(sa.text("CREATE TABLE other.x (id integer)"))
+        connection.execute(sa.text("INSERT INTO other.x VALUES (1), (2)"))
+        connection.execute(sa.text("CREATE TABLE x (id integer)"))
+    engine.dispose()
+    app = make_app(url)
+    ok(invoke(app, "init"))
+    versions = tmp_path / "migrations" / "versions"
+    write_revision(versions, "r1", None, "pass", 'op.drop_table("x", schema="other")')
+    write_revision(versions, "r2", "r1", "pass", 'op.drop_table("x")')
+    ok(invoke(app, "upgrade"))
+    result = invoke(app, "downgrade", "base")
+    assert result.exit_code != 0
+    assert "table other.x (2 rows), revision r1" in result.stderr
+    assert "revision r2" not in result.stderr
