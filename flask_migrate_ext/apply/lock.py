@@ -24,7 +24,9 @@ lock dies with it. While the lock is held, a heartbeat thread keeps its
 connection busy (and renews the table lock's lease), and the runner calls
 :meth:`LockHandle.check` before each revision, which raises
 :class:`~flask_migrate_ext.errors.LockLostError` if the lock is no longer
-ours. A table lock whose holder died (``kill -9``, a lost host) is taken
+ours. A session lock can also be checked from another connection
+(:meth:`LockHandle.condition`): the ledger's statements carry that check, so
+it costs no round trip of its own. A table lock whose holder died (``kill -9``, a lost host) is taken
 over once its lease has expired.
 """
 
