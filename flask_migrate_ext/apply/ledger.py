@@ -235,9 +235,7 @@ class Ledger:
             "done_at": utcnow(),
             "done_checksum": checksum,
         }
-        updated, held, new_id = connection.execute(statement, params).one()[:3]
-        if updated != 1:
-            raise RuntimeError(f"The ledger's row {entry_id} is gone.")
+        held, new_id = connection.execute(statement, params).one()[:2]
         return bool(held), new_id
 
     def _statement(
@@ -532,8 +530,8 @@ def _combined_sql(
         f" held AS (SELECT ({condition}) AS ok),"
         f" following AS (INSERT INTO {name} ({listed}) SELECT {values}"
         " FROM held WHERE held.ok RETURNING id)"
-        " SELECT (SELECT count(*) FROM done), (SELECT ok FROM held),"
-        f" (SELECT id FROM following){flush if kind.endswith('deferred') else ''}"
+        " SELECT (SELECT ok FROM held), (SELECT id FROM following)"
+        f"{flush if kind.endswith('deferred') else ''}"
     )
 
 

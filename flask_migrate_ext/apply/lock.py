@@ -26,8 +26,8 @@ connection busy (and renews the table lock's lease), and the runner calls
 :class:`~flask_migrate_ext.errors.LockLostError` if the lock is no longer
 ours. A session lock can also be checked from another connection
 (:meth:`LockHandle.condition`): the ledger's statements carry that check, so
-it costs no round trip of its own. A table lock whose holder died (``kill -9``, a lost host) is taken
-over once its lease has expired.
+it costs no round trip of its own. A table lock whose holder died
+(``kill -9``, a lost host) is taken over once its lease has expired.
 """
 
 from __future__ import annotations
