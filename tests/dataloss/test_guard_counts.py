@@ -17,7 +17,7 @@ from helpers import write_revision
 TABLES = """
 op.create_table("x", sa.Column("id", sa.Integer, primary_key=True),
                 sa.Column("a", sa.Integer), sa.Column("b", sa.Integer),
-                sa.Column("c", sa.Integer))
+                sa.Column("c", sa.Integer), sa.Column("d:e", sa.Integer))
 op.create_table("y", sa.Column("id", sa.Integer, primary_key=True))
 op.create_table("z", sa.Column("id", sa.Integer, primary_key=True))
 """
@@ -29,6 +29,7 @@ def _fill(url: str) -> None:
         connection.execute(
             sa.text("INSERT INTO x (a, b, c) VALUES (1, 1, NULL), (2, NULL, NULL)")
         )
+        connection.execute(sa.table("x", sa.column("d:e")).update().values({"d:e": 5}))
         connection.execute(sa.text("INSERT INTO y (id) VALUES (1), (2), (3)"))
     engine.dispose()
 
@@ -36,8 +37,9 @@ def _fill(url: str) -> None:
 def test_counts_of_many_drops_each_go_to_their_drop(
     make_app: AppFactory, database_url: str, tmp_path: Path
 ) -> None:
-    """A downgrade dropping columns with 2, 1 and 0 values, a table with 3
-    rows, an empty one and one that is not there: each count is its own."""
+    """A downgrade dropping columns with 2, 1 and 0 values (one with a colon
+    in its name), a table with 3 rows, an empty one and one that is not
+    there: each count is its own."""
     app = make_app(database_url)
     ok(invoke(app, "init"))
     versions = tmp_path / "migrations" / "versions"
@@ -55,6 +57,7 @@ def test_counts_of_many_drops_each_go_to_their_drop(
         "pass",
         """
         op.drop_column("x", "c")
+        op.drop_column("x", "d:e")
         op.drop_column("x", "b")
         op.drop_column("x", "a")
         op.drop_column("x", "gone")
@@ -73,6 +76,7 @@ def test_counts_of_many_drops_each_go_to_their_drop(
     assert sorted(listed) == [
         "column x.a (2 values), revision r2",
         "column x.b (1 value), revision r2",
+        "column x.d:e (2 values), revision r2",
         "table x (2 rows), revision r1",
         "table y (3 rows), revision r1",
     ]
