@@ -21,7 +21,9 @@ from alembic.runtime.migration import MigrationContext
 from ..errors import DataLossRefusedError
 from ..report import report
 from ..scripts import graph
+from ..scripts.drops import Drop
 from ..scripts.drops import dropped_by
+from ..scripts.drops import names_no_drop
 from ..state import get_state
 from ..state import run_state
 
@@ -111,7 +113,6 @@ def _losses(
 ) -> list[DataLoss]:
     """What the planned revisions drop on ``target`` that holds rows."""
     schema = run_state().overrides.get("version_table_schema")
-    found = []
     with target.engine.connect() as connection:
         context = MigrationContext.configure(
             connection,
@@ -123,28 +124,19 @@ def _losses(
         )
         heads: t.Any = context.get_current_heads()  # Alembic's hints say str
         steps = graph.plan_steps(script, action, destination, heads)
-        inspector = sa.inspect(connection)
+        planned = []
         for step in steps:
             found_script: Script = step.revision  # type: ignore[attr-defined]
-            revision = found_script.revision
             direction = "upgrade" if step.is_upgrade else "downgrade"
-            for table, column, table_schema in _dropped(
-                found_script, direction, target.name
-            ):
-                rows = _count(connection, inspector, table, column, table_schema)
-                if rows:
-                    found.append(
-                        DataLoss(
-                            revision,
-                            table,
-                            column,
-                            rows,
-                            table_schema or schema,
-                            target.name,
-                        )
-                    )
+            for drop in _dropped(found_script, direction, target.name):
+                planned.append((found_script.revision, drop))
+        counts = _counts(connection, {drop for _, drop in planned}) if planned else {}
         connection.rollback()
-    return found
+    return [
+        DataLoss(revision, table, column, rows, table_schema or schema, target.name)
+        for revision, (table, column, table_schema) in planned
+        if (rows := counts.get((table, column, table_schema), 0))
+    ]
 
 
 def _dropped(
@@ -156,7 +148,16 @@ def _dropped(
     # The multi-database templates' upgrade(engine_name) calls
     # upgrade_<engine_name>() ("upgrade_" for the default database).
     functions = [f"{action}_{database}", action]
+    # Executed already (to plan the steps): its functions' code tells at
+    # once the many that drop nothing, without parsing the file.
+    module = vars(script.module).get("_lazy_module", script.module)
     for function in functions:
+        if module is not None and script.path:
+            defined = getattr(module, function, None)
+            if defined is None:
+                continue  # not in the file: what parsing it would find
+            if names_no_drop(defined, script.path):
+                return []
         drops = dropped_by(script.path, function) if script.path else None
         if drops is not None:
             break
@@ -172,21 +173,85 @@ def _dropped(
     return drops.found
 
 
-def _count(
-    connection: sa.Connection,
-    inspector: sa.Inspector,
-    table: str,
-    column: str | None,
-    schema: str | None,
-) -> int:
-    """Rows of ``table`` (values of ``column``); 0 when it is not there (yet)."""
-    if not inspector.has_table(table, schema=schema):
-        return 0
-    if column is not None:
-        names = {c["name"] for c in inspector.get_columns(table, schema=schema)}
-        if column not in names:
-            return 0
-    subject = sa.table(table, *([sa.column(column)] if column else []), schema=schema)
-    counted = sa.func.count(subject.c[column]) if column else sa.func.count()
-    query = sa.select(counted).select_from(subject)
-    return int(connection.execute(query).scalar_one())
+def _column_query(dialect: str, schema: str | None) -> sa.TextClause | None:
+    """The columns of the tables named ``:tables`` (in ``:schema``, else
+    those the search path shows), from the catalog; None: reflect."""
+    if dialect in ("mysql", "mariadb"):
+        where = "COALESCE(:schema, DATABASE())" if schema else "DATABASE()"
+        sql = (
+            "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+            f" WHERE TABLE_SCHEMA = {where} AND TABLE_NAME IN :tables"
+        )
+    elif dialect == "postgresql":
+        where = "n.nspname = :schema" if schema else "pg_table_is_visible(c.oid)"
+        sql = (
+            "SELECT c.relname, a.attname FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
+            " AND a.attnum > 0 AND NOT a.attisdropped"
+            " WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')"
+            f" AND c.relname IN :tables AND {where}"
+        )
+    else:
+        return None
+    return sa.text(sql).bindparams(sa.bindparam("tables", expanding=True))
+
+
+#: Counts sent in one statement (SQLite allows 500 parts in a UNION).
+_COUNTS_PER_STATEMENT = 100
+
+
+def _count_sql(dialect: sa.Dialect, number: int, drop: Drop) -> str:
+    """``SELECT <number> AS k, count(...) AS n FROM <table>``, for :func:`_counts`."""
+    preparer = dialect.identifier_preparer
+    table, column, schema = drop
+    name = preparer.quote(table)
+    if schema:
+        name = f"{preparer.quote_schema(schema)}.{name}"
+    counted = preparer.quote(column) if column else "*"
+    sql = f"SELECT {number} AS k, count({counted}) AS n FROM {name}"
+    return sql.replace(":", "\\:")  # not a bound parameter
+
+
+def _counts(connection: sa.Connection, drops: t.Collection[Drop]) -> dict[Drop, int]:
+    """Rows of each dropped table (values of each dropped column): the
+    tables' columns looked up once, then all counts in one statement (a
+    few, for many drops). What is not there (yet) counts 0."""
+    from sqlalchemy.engine.reflection import ObjectKind
+
+    inspector = sa.inspect(connection)
+    columns: dict[tuple[str | None, str], set[str]] = {}
+    for schema in {schema for _, _, schema in drops}:
+        tables = sorted({table for table, _, s in drops if s == schema})
+        catalog = _column_query(connection.dialect.name, schema)
+        if catalog is not None:
+            # One catalog query; SQLAlchemy reflects MySQL one table at a
+            # time, and PostgreSQL with queries that cost more to build.
+            params = {"tables": tables, **({"schema": schema} if schema else {})}
+            for table, column in connection.execute(catalog, params):
+                columns.setdefault((schema, table), set()).add(column)
+            continue
+        found = inspector.get_multi_columns(
+            schema=schema, filter_names=tables, kind=ObjectKind.ANY
+        )
+        for (_, table), listed in found.items():
+            columns[(schema, table)] = {column["name"] for column in listed}
+    counted = [
+        drop
+        for drop in sorted(drops, key=repr)
+        if (drop[2], drop[0]) in columns
+        and (drop[1] is None or drop[1] in columns[(drop[2], drop[0])])
+    ]
+    counts: dict[Drop, int] = {}
+    for first in range(0, len(counted), _COUNTS_PER_STATEMENT):
+        chunk = counted[first : first + _COUNTS_PER_STATEMENT]
+        # Written out: compiling hundreds of SELECTs costs more than running them.
+        query = sa.text(
+            " UNION ALL ".join(
+                _count_sql(connection.dialect, number, drop)
+                for number, drop in enumerate(chunk)
+            )
+        )
+        for key, rows in connection.execute(query):
+            counts[chunk[int(key)]] = int(rows)
+    return counts

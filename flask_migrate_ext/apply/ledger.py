@@ -47,6 +47,9 @@ from .ledger_rows import RunningStep
 from .ledger_rows import Status
 from .ledger_rows import utcnow
 
+if t.TYPE_CHECKING:
+    from .lock import LockCondition
+
 #: Columns every version of the ledger has; a table by that name without
 #: them belongs to someone else.
 _REQUIRED = ("id", "revision", "action", "status")
@@ -74,6 +77,7 @@ class Ledger:
         self._tool_version = (tool_version or package_version())[:32]
         #: Columns of the table in each database, once looked up.
         self._columns: dict[sa.Engine, frozenset[str]] = {}
+        self._statements: dict[tuple[str, str, str], sa.TextClause] = {}
 
     def ensure(
         self,
@@ -183,6 +187,68 @@ class Ledger:
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def start_if(
+        self,
+        connection: sa.Connection,
+        revision: str,
+        action: str,
+        condition: LockCondition,
+    ) -> int | None:
+        """:meth:`start`, in the same statement as the lock's check: None,
+        and no row, when the migration lock is no longer ours."""
+        row = self._row(revision, action)
+        statement = self._statement(connection, "start", condition.sql)
+        result = connection.execute(statement, {**row, **condition.params})
+        if connection.dialect.name == "postgresql":
+            return result.scalar()
+        return int(result.lastrowid) if result.rowcount == 1 else None
+
+    def finish_and_start(
+        self,
+        connection: sa.Connection,
+        entry_id: int,
+        statements: int,
+        checksum: str | None,
+        following: tuple[str, str],
+        condition: LockCondition | None,
+        defer_flush: bool,
+    ) -> tuple[bool, int | None]:
+        """PostgreSQL, in one round trip: record the step ``entry_id`` as
+        applied (:meth:`finish`), check the migration lock (``condition``)
+        and, if it is still ours, write the ``running`` row of the
+        ``following`` ``(revision, action)``; with ``defer_flush``, the
+        transaction's commit does not wait for the disk (see the tracker).
+
+        :return: Whether the lock is still ours, and the new row's id.
+        """
+        key = "finish_and_start_deferred" if defer_flush else "finish_and_start"
+        statement = self._statement(
+            connection, key, condition.sql if condition is not None else "true"
+        )
+        row = self._row(*following)
+        params = {
+            **row,
+            **(condition.params if condition is not None else {}),
+            "entry_id": entry_id,
+            "done_statements": statements,
+            "done_at": utcnow(),
+            "done_checksum": checksum,
+        }
+        held, new_id = connection.execute(statement, params).one()[:2]
+        return bool(held), new_id
+
+    def _statement(
+        self, connection: sa.Connection, kind: str, condition: str
+    ) -> sa.TextClause:
+        """The statements that carry the lock's check, built once each."""
+        key = (connection.dialect.name, kind, condition)
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = sa.text(
+                _combined_sql(self.table, connection.dialect, kind, condition)
+            )
+        return found
 
     def record(
         self,
@@ -427,6 +493,46 @@ class Ledger:
                 .values(status="resolved", finished_at=utcnow())
             )
         return stuck
+
+
+def _combined_sql(
+    table: sa.Table, dialect: sa.Dialect, kind: str, condition: str
+) -> str:
+    """The SQL of :meth:`Ledger.start_if` (``kind="start"``) or
+    :meth:`Ledger.finish_and_start` (PostgreSQL: a data-modifying ``WITH``)."""
+    preparer = dialect.identifier_preparer
+    name = preparer.format_table(table)
+    columns = [c.name for c in table.c if c.name != "id"]
+    listed = ", ".join(preparer.quote(column) for column in columns)
+    if dialect.name == "postgresql":
+        # Typed: a parameter selected into a row would be taken for text.
+        values = ", ".join(
+            f"CAST(:{c.name} AS {c.type.compile(dialect)})"
+            for c in table.c
+            if c.name != "id"
+        )
+    else:
+        values = ", ".join(f":{column}" for column in columns)
+    if kind == "start":
+        returning = " RETURNING id" if dialect.name == "postgresql" else ""
+        source = "" if dialect.name == "postgresql" else " FROM DUAL"
+        return (
+            f"INSERT INTO {name} ({listed}) SELECT {values}{source}"
+            f" WHERE {condition}{returning}"
+        )
+    q = preparer.quote
+    flush = ", set_config('synchronous_commit', 'off', true)"
+    return (
+        f"WITH done AS (UPDATE {name} SET {q('status')} = 'applied',"
+        f" {q('statements')} = :done_statements, {q('partial')} = false,"
+        f" {q('finished_at')} = :done_at, {q('error')} = NULL,"
+        f" {q('checksum')} = :done_checksum WHERE id = :entry_id RETURNING id),"
+        f" held AS (SELECT ({condition}) AS ok),"
+        f" following AS (INSERT INTO {name} ({listed}) SELECT {values}"
+        " FROM held WHERE held.ok RETURNING id)"
+        " SELECT (SELECT ok FROM held), (SELECT id FROM following)"
+        f"{flush if kind.endswith('deferred') else ''}"
+    )
 
 
 def rolls_back_ddl(dialect: sa.Dialect) -> bool:

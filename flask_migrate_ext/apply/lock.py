@@ -26,13 +26,16 @@ lock dies with it. While the lock is held, a heartbeat thread keeps its
 connection busy (and renews the table lock's lease), and the runner calls
 :meth:`LockHandle.check` before each revision, which raises
 :class:`~flask_migrate_ext.errors.LockLostError` if the lock is no longer
-ours. A table lock whose holder died (``kill -9``, a lost host) is taken
-over once its lease has expired.
+ours. A session lock can also be checked from another connection
+(:meth:`LockHandle.condition`): the ledger's statements carry that check, so
+it costs no round trip of its own. A table lock whose holder died
+(``kill -9``, a lost host) is taken over once its lease has expired.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import threading
@@ -45,6 +48,7 @@ import sqlalchemy as sa
 from ..databases.poolers import behind_transaction_pooler
 from ..databases.poolers import same_database
 from ..errors import first_line
+from ..errors import LockLostError
 from .lock_wait import Held
 from .lock_wait import LockTarget as LockTarget
 from .lock_wait import lost
@@ -58,6 +62,18 @@ if t.TYPE_CHECKING:
 
 #: ``auto``: the table lock behind a transaction pooler, else the session lock.
 LockMode = t.Literal["auto", "session", "table"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LockCondition:
+    """SQL that is true while the lock is still ours, evaluated by another
+    connection on the same database: a statement the run sends anyway (a
+    ledger row) carries the check of :meth:`LockHandle.check` at no extra
+    round trip. ``sql`` is a boolean expression with ``:name`` parameters."""
+
+    sql: str
+    params: t.Mapping[str, t.Any]
+
 
 #: Longest pause between two heartbeats on a session lock's connection
 #: (shorter when the server closes idle sessions sooner).
@@ -122,6 +138,27 @@ class LockHandle:
         """Raise :class:`LockLostError` if a lock was lost."""
         for held in self._held:
             held.check()
+
+    def condition(self, database: str) -> LockCondition | None:
+        """:meth:`check` as SQL for a connection on ``database``, when that
+        database's session lock is the only one held; else None (then
+        :meth:`check` it is)."""
+        if len(self._held) != 1:
+            return None
+        (held,) = self._held
+        if not isinstance(held, _SessionLock) or held.target.name != database:
+            return None
+        return held.condition()
+
+    def lost(self) -> LockLostError:
+        """The error to raise once a :class:`LockCondition` was false."""
+        try:
+            self.check()
+        except LockLostError as error:
+            return error
+        (held,) = self._held  # a condition exists only for one session lock
+        assert isinstance(held, _SessionLock)
+        return held.lost()
 
     def _beat(self) -> None:
         interval = min(held.interval for held in self._held)
@@ -212,6 +249,7 @@ class _SessionLock:
         self._command = command
         self._guard = threading.Lock()
         self._why: str | None = None
+        self._condition: LockCondition | None = None
         self.interval = HEARTBEAT_INTERVAL
         if idle_timeout:
             # Well inside the server's idle timeout, whatever the ping costs.
@@ -240,6 +278,53 @@ class _SessionLock:
 
     def beat(self) -> None:
         self._still_held()
+
+    def condition(self) -> LockCondition | None:
+        """The lock is still ours, as SQL for another connection: held by
+        this connection (PostgreSQL: its backend, told apart from a later
+        one with the same pid by its start time). None once it failed."""
+        with self._guard:
+            if self._why is None and self._condition is None:
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    self._condition = self._identify()
+            return self._condition if self._why is None else None
+
+    def _identify(self) -> LockCondition:
+        if self.connection.dialect.name == "postgresql":
+            pid, started = self.connection.execute(
+                sa.text(
+                    "SELECT pid, backend_start FROM pg_stat_activity"
+                    " WHERE pid = pg_backend_pid()"
+                )
+            ).one()
+            return LockCondition(
+                "EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a"
+                " ON a.pid = l.pid AND a.backend_start = :fmx_lock_started"
+                " WHERE l.locktype = 'advisory' AND l.granted"
+                " AND l.pid = :fmx_lock_pid AND l.classid = 0"
+                " AND l.objid = :fmx_lock_key AND l.objsubid = 1)",
+                {
+                    "fmx_lock_pid": pid,
+                    "fmx_lock_started": started,
+                    "fmx_lock_key": self._params["key"],
+                },
+            )
+        connection_id = self.connection.execute(
+            sa.text("SELECT CONNECTION_ID()")
+        ).scalar()
+        return LockCondition(
+            "IS_USED_LOCK(:fmx_lock_name) = :fmx_lock_connection",
+            {
+                "fmx_lock_name": self._params["name"],
+                "fmx_lock_connection": connection_id,
+            },
+        )
+
+    def lost(self) -> LockLostError:
+        """The lock was found lost from another connection."""
+        with self._guard:
+            self._why = self._why or "the database no longer grants it to this process"
+        return lost(self.target, self._why, self._command)
 
     def release(self, statement: sa.TextClause) -> None:
         with self._guard, contextlib.suppress(sa.exc.SQLAlchemyError):

@@ -159,6 +159,7 @@ def run(
                     defer_flush=per_revision,
                     applied=_applied(script, tuple(heads)),
                     per_revision=per_revision,
+                    lock=held[0] if held else None,
                 )
                 stack.callback(tracker.close)
                 trackers.append(tracker)

@@ -27,6 +27,8 @@ if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationStep
 
     from .ledger import Ledger
+    from .lock import LockCondition
+    from .lock import LockHandle
 
 
 class StepTracker:
@@ -42,6 +44,7 @@ class StepTracker:
         defer_flush: bool = False,
         applied: t.Callable[[], t.Collection[str]] | None = None,
         per_revision: bool = False,
+        lock: LockHandle | None = None,
     ) -> None:
         #: What the database had applied when the run started, for the
         #: ledger's baseline (see :meth:`Ledger.ensure`).
@@ -85,6 +88,21 @@ class StepTracker:
         self._ledger_ready = False
         self._counting = False
         self._listening = False
+        #: The migration lock, checked before each revision. Where the
+        #: database can tell from this connection whether the lock is still
+        #: ours (:meth:`LockHandle.condition`), the check rides on the
+        #: ledger statement sent anyway: the next revision's "running" row
+        #: is written only if the lock is still ours.
+        self.lock = lock
+        self._condition: LockCondition | None = None
+        self._condition_asked = False
+        #: What the statement that wrote a step's "running" row found: the
+        #: lock still ours or not, by ``(revision, action)``.
+        self._verified: dict[tuple[str, str], bool] = {}
+        #: The step's row is to be written together with the lock's check.
+        self._check_in_begin: LockCondition | None = None
+        #: end() turns synchronous_commit off (see :meth:`begin`).
+        self._flush_in_end = False
 
     @property
     def connection(self) -> sa.Connection:
@@ -149,21 +167,72 @@ class StepTracker:
                 entry_id = self._start_outside(self.ledger, self.current)
             self.current.entry_id = entry_id
             if self.context.dialect.name == "sqlite":
-                # Opens the revision's transaction (pysqlite begins one at
-                # the first write), so the DDL after it is rolled back too.
-                self.ledger.hold(self.connection, self.current.entry_id)
+                self._open_sqlite_transaction(self.ledger, self.current.entry_id)
         elif self.ledger is not None:
             if not self._ledger_ready:
                 self.ledger.ensure(self.connection, self.applied)
                 self._ledger_ready = True
-            self.current.entry_id = self.ledger.start(
-                self.connection, self.current.revision, self.current.action
-            )
+            self.current.entry_id = self._start_inside(self.ledger, self.current)
         deferred = self.defer_flush and not last
+        # Said with the limits when they are set anyway; else, with rows
+        # committed apart, by end() in the statement it sends anyway (the
+        # setting counts at commit).
+        self._flush_in_end = (
+            deferred and self._folds_end() and not self.timeouts.sets_any()
+        )
+        deferred = deferred and not self._flush_in_end
         self.timeouts.apply(
             self.connection, *(["synchronous_commit = off"] if deferred else [])
         )
         self._counting = True
+
+    def _open_sqlite_transaction(self, ledger: Ledger, entry_id: int) -> None:
+        """Open the revision's transaction now, so the DDL after it is rolled
+        back too: pysqlite begins one only at the first write (INSERT,
+        UPDATE, DELETE), never before DDL. ``BEGIN IMMEDIATE`` takes the
+        write lock as that write would, without writing; a driver that does
+        not say whether a transaction is open gets a write to the step's row.
+        """
+        raw = self.connection.connection.dbapi_connection
+        opened = getattr(raw, "in_transaction", None)
+        if opened is False:
+            self.connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif opened is None:
+            ledger.hold(self.connection, entry_id)
+
+    def _start_inside(self, ledger: Ledger, step: RunningStep) -> int:
+        """Write the step's row in its transaction, with the lock's check
+        when :meth:`check_lock` left it to this statement."""
+        condition, self._check_in_begin = self._check_in_begin, None
+        if condition is None:
+            return ledger.start(self.connection, step.revision, step.action)
+        entry_id = ledger.start_if(
+            self.connection, step.revision, step.action, condition
+        )
+        if entry_id is None:
+            assert self.lock is not None
+            self.current = None
+            self._counting = False
+            raise self._stopped(step, self.lock.lost())
+        return entry_id
+
+    def _folds_end(self) -> bool:
+        """Whether :meth:`end` writes the next "running" row, the lock's
+        check and the commit's setting in one statement (PostgreSQL)."""
+        return (
+            self.ledger is not None
+            and self.rows_outside
+            and self.context.dialect.name == "postgresql"
+        )
+
+    def _lock_condition(self) -> LockCondition | None:
+        """The lock's check as SQL for this database (asked once)."""
+        if self.lock is None:
+            return None
+        if not self._condition_asked:
+            self._condition = self.lock.condition(self.database)
+            self._condition_asked = True
+        return self._condition
 
     def _start_outside(self, ledger: Ledger, step: RunningStep) -> int:
         """Commit the step's "running" row on a connection of its own.
@@ -207,18 +276,38 @@ class StepTracker:
         :meth:`record_lock_loss` records ``step`` as interrupted once the
         run has unwound.
         """
+        script = getattr(step, "revision", None)
+        if script is None or getattr(step, "is_stamp", False):
+            check()
+            return
+        action = "upgrade" if step.is_upgrade else "downgrade"
+        verified = self._verified.pop((script.revision, action), None)
         try:
+            if verified is False:
+                assert self.lock is not None
+                raise self.lock.lost()
+            if verified:
+                return  # checked by the statement that wrote the step's row
+            # Asked now, while the lock is known to be ours: the statements
+            # after this one check it.
+            condition = self._lock_condition()
+            if self.ledger is not None and not self.rows_outside:
+                self._check_in_begin = condition
+                if condition is not None:
+                    return  # checked by the step's own row, in begin()
             check()
         except LockLostError as error:
-            script = getattr(step, "revision", None)
-            if script is None or getattr(step, "is_stamp", False):
-                raise
-            action = "upgrade" if step.is_upgrade else "downgrade"
-            stopped = f"Stopped before the {action} of {script.revision}. {error}"
-            running = RunningStep(script.revision, action, script.path)
-            running.entry_id = self._prewritten.pop((script.revision, action), None)
-            self._lock_lost = (running, stopped)
-            raise LockLostError(stopped) from None
+            step_ = RunningStep(script.revision, action, script.path)
+            raise self._stopped(step_, error) from None
+
+    def _stopped(self, step: RunningStep, error: LockLostError) -> LockLostError:
+        """The run stops before ``step``: kept for :meth:`record_lock_loss`."""
+        revision, action = step.revision, step.action
+        stopped = f"Stopped before the {action} of {revision}. {error}"
+        running = RunningStep(revision, action, step.path)
+        running.entry_id = self._prewritten.pop((revision, action), None)
+        self._lock_lost = (running, stopped)
+        return LockLostError(stopped)
 
     def record_lock_loss(self) -> None:
         """Record in the ledger the step a lost lock stopped, if any, and
@@ -253,20 +342,53 @@ class StepTracker:
         current = self.current
         if current is not None and self.ledger is not None:
             assert current.entry_id is not None  # written in begin()
+            checksum = script_checksum(current.path)
+            script = getattr(following, "revision", None)
+            if not (self.rows_outside and following is not None and script):
+                self.ledger.finish(
+                    self.connection,
+                    current.entry_id,
+                    "applied",
+                    current.statements,
+                    checksum=checksum,
+                )
+            else:
+                assert following is not None
+                action = "upgrade" if following.is_upgrade else "downgrade"
+                self._write_following(current, checksum, (script.revision, action))
+        self.current = None
+
+    def _write_following(
+        self, current: RunningStep, checksum: str | None, key: tuple[str, str]
+    ) -> None:
+        """Record ``current`` as applied and write the next step's "running"
+        row, in its transaction; on PostgreSQL in one statement that also
+        checks the lock (see :meth:`Ledger.finish_and_start`)."""
+        assert self.ledger is not None and current.entry_id is not None
+        if not self._folds_end():
             self.ledger.finish(
                 self.connection,
                 current.entry_id,
                 "applied",
                 current.statements,
-                checksum=script_checksum(current.path),
+                checksum=checksum,
             )
-            script = getattr(following, "revision", None)
-            if self.rows_outside and following is not None and script is not None:
-                action = "upgrade" if following.is_upgrade else "downgrade"
-                self._prewritten[(script.revision, action)] = self.ledger.start(
-                    self.connection, script.revision, action
-                )
-        self.current = None
+            self._prewritten[key] = self.ledger.start(self.connection, *key)
+            return
+        condition = self._lock_condition()
+        held, entry_id = self.ledger.finish_and_start(
+            self.connection,
+            current.entry_id,
+            current.statements,
+            checksum,
+            key,
+            condition,
+            self._flush_in_end,
+        )
+        if condition is not None:
+            self._verified[key] = held
+        if entry_id is not None:
+            self._prewritten[key] = entry_id
 
     def stop_counting(self) -> None:
         self._counting = False
@@ -285,6 +407,10 @@ class Timeouts:
     statement: float | None = None
     #: Tries after a lock timeout, when nothing of the revision stayed.
     retries: int = 0
+
+    def sets_any(self) -> bool:
+        """Whether :meth:`apply` sends anything on PostgreSQL."""
+        return self.lock is not None or self.statement is not None
 
     def apply(self, connection: sa.Connection, *also: str) -> None:
         """Set the limits for the step's transaction on ``connection``.
@@ -309,16 +435,18 @@ class Timeouts:
                     "; ".join(f"SET LOCAL {setting}" for setting in settings)
                 )
         elif dialect in ("mysql", "mariadb"):
+            # Each revision, in one statement: a revision may change them.
+            assignments = []
             if self.lock is not None:
                 seconds = max(1, int(self.lock))
-                connection.exec_driver_sql(f"SET SESSION lock_wait_timeout = {seconds}")
-                connection.exec_driver_sql(
-                    f"SET SESSION innodb_lock_wait_timeout = {seconds}"
-                )
+                assignments.append(f"SESSION lock_wait_timeout = {seconds}")
+                assignments.append(f"SESSION innodb_lock_wait_timeout = {seconds}")
             if self.statement is not None and connection.dialect.is_mariadb:  # type: ignore[attr-defined]
-                connection.exec_driver_sql(
-                    f"SET SESSION max_statement_time = {float(self.statement)}"
+                assignments.append(
+                    f"SESSION max_statement_time = {float(self.statement)}"
                 )
+            if assignments:
+                connection.exec_driver_sql(f"SET {', '.join(assignments)}")
 
 
 class TrackedStep:
