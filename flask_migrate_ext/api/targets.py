@@ -34,7 +34,6 @@ from ..state import database_names
 from ..state import get_engine
 from ..state import get_state
 from ..state import running
-from . import pool
 from .boundary import translate_errors
 
 T = t.TypeVar("T")
@@ -186,7 +185,7 @@ def run(
             fill(value, result)
         return [result], [value]
     one = _Runner(work_plan, work, fill)
-    if work_plan.jobs > 1 and not pool.can_fork():
+    if work_plan.jobs > 1 and not _can_fork():
         report(
             "Running targets one at a time: --jobs needs os.fork, which this"
             " platform does not have."
@@ -195,6 +194,13 @@ def run(
     if work_plan.jobs == 1:
         return one.in_process()
     return one.in_workers()
+
+
+def _can_fork() -> bool:
+    # The worker pool (and multiprocessing) is imported for --jobs only.
+    from . import pool
+
+    return pool.can_fork()
 
 
 class _Runner(t.Generic[T]):
@@ -223,6 +229,8 @@ class _Runner(t.Generic[T]):
         return self._finish(stopped)
 
     def in_workers(self) -> tuple[list[TargetResult], list[T | None]]:
+        from . import pool
+
         def run_captured(target: Target) -> tuple[TargetResult, T | None]:
             output = io.StringIO()
             saved = sys.stdout, sys.stderr

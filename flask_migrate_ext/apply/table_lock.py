@@ -17,7 +17,6 @@ import typing as t
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 
 from ..errors import first_line
 from ..report import report
@@ -37,6 +36,23 @@ if t.TYPE_CHECKING:
 TABLE_LEASE = 30.0
 
 
+class _Timestamp(sa.types.TypeDecorator[t.Any]):
+    """``DATETIME(6)`` on MySQL and MariaDB (a lease needs sub-second
+    precision), SQLAlchemy's ``DateTime`` elsewhere. Not
+    ``with_variant(mysql.DATETIME(fsp=6))``: that imports SQLAlchemy's MySQL
+    dialect (~1 MB) into every process that takes the lock, on any database."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[t.Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime())
+
+
 _lock_metadata = sa.MetaData()
 lock_table = sa.Table(
     LOCK_TABLE,
@@ -47,10 +63,7 @@ lock_table = sa.Table(
     #: When the lease ends unless the holder renews it, by the database's
     #: clock, in UTC. Tables made by earlier versions get the column added;
     #: their rows (``NULL``) never expire.
-    sa.Column(
-        "expires_at",
-        sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"),
-    ),
+    sa.Column("expires_at", _Timestamp()),
 )
 
 

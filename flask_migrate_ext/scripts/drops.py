@@ -34,15 +34,12 @@ def dropped_by(path: str, function: str) -> Drops | None:
     """The drops of ``function`` (``upgrade``, ``downgrade``, or a
     multi-database script's ``upgrade_<name>``) in the file at ``path``;
     None when the file or the function cannot be read."""
-    tree = _parse(path, _mtime(path))
-    if tree is _NO_DROPS:
-        return Drops([], [])
-    if tree is None:
+    functions = _functions(path, _mtime(path))
+    if functions is None:
         return None
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == function:
-            return _drops(node)
-    return None
+    if functions is _NO_DROPS:
+        return Drops([], [])
+    return functions.get(function)
 
 
 def names_no_drop(function: object, path: str) -> bool:
@@ -80,20 +77,27 @@ def _mtime(path: str) -> int:
 
 #: Stands for a file that drops nothing: most revisions, which are not
 #: parsed at all.
-_NO_DROPS = ast.Module(body=[], type_ignores=[])
+_NO_DROPS: dict[str, Drops] = {}
 
 
 @functools.lru_cache(maxsize=256)
-def _parse(path: str, mtime: int) -> ast.Module | None:
-    """The parsed file, kept while its mtime is unchanged."""
+def _functions(path: str, mtime: int) -> dict[str, Drops] | None:
+    """The drops of each top-level function of the file, kept while its mtime
+    is unchanged (the guard asks once per function name and database). Only
+    these small results are kept: a parsed tree is ~15 KB a revision."""
     try:
         with open(path, "rb") as f:
             source = f.read()
         if b"drop_" not in source:
             return _NO_DROPS
-        return ast.parse(source, path)
+        tree = ast.parse(source, path)
     except (OSError, SyntaxError, ValueError):
         return None
+    return {
+        node.name: _drops(node)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+    }
 
 
 def _drops(function: ast.FunctionDef) -> Drops:
