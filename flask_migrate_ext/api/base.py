@@ -21,8 +21,6 @@ from ..apply.lock import control_engine
 from ..apply.lock import is_held
 from ..apply.lock import LockMode
 from ..apply.lock import LockTarget
-from ..apply.runner import RunSettings
-from ..apply.tracking import Timeouts
 from ..databases.poolers import behind_transaction_pooler
 from ..databases.tenants import check_schemas
 from ..databases.tenants import in_schema
@@ -48,6 +46,8 @@ from .targets import schema_list
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import Script
+
+    from ..apply.runner import RunSettings
 
 
 # Every API function runs env.py with the extension's rules applied.
@@ -120,6 +120,10 @@ def _run_settings(
     state: MigrateState, lock: bool | None, lock_timeout: float | None
 ) -> RunSettings:
     """Settings for one run: arguments first, then app config, then defaults."""
+    # The runner only for commands that run: not for current, check, history...
+    from ..apply.runner import RunSettings
+    from ..apply.tracking import Timeouts
+
     settings = current_settings()
     return RunSettings(
         lock=settings.lock is not False if lock is None else lock,

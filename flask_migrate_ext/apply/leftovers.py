@@ -13,13 +13,11 @@ import typing as t
 import sqlalchemy as sa
 
 from ..errors import first_line
-from ..scripts.operations import Change
-from ..scripts.operations import planned_changes
-from ..scripts.operations import RecordingFailed
 
 if t.TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
+    from ..scripts.operations import Change
     from .ledger_rows import Entry
     from .lock import LockTarget
 
@@ -34,6 +32,10 @@ def leftovers(
 
     Says so in one line when the changes cannot be known.
     """
+    # Loaded when a cut-off run is found: not by every ledger check.
+    from ..scripts.operations import planned_changes
+    from ..scripts.operations import RecordingFailed
+
     revision = entry.revision
     try:
         found = script.get_revision(revision)
