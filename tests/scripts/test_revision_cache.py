@@ -297,6 +297,35 @@ def test_same_scripts_as_alembic(tmp_path: Path) -> None:
     assert expected[0][1] == os.fspath(top / "elsewhere" / "r4.py")
 
 
+def test_executed_revision_replaces_its_stand_in(tmp_path: Path) -> None:
+    """Once a cached revision's file runs, its Script holds the executed
+    module: the stand-in (and its copies of the module's names) is freed."""
+    from alembic.config import Config
+
+    top = tmp_path / "m"
+    (top / "versions").mkdir(parents=True)
+    add(top / "versions", "r1", None)
+    add(top / "versions", "r2", "r1")
+    config = Config()
+    config.set_main_option("script_location", os.fspath(top))
+    revision_cache.install(ScriptDirectory.from_config(config)).get_revision("r2")
+    age(*(top / "versions").glob("*.py"))
+    script = revision_cache.install(ScriptDirectory.from_config(config))
+    found = script.get_revision("r2")
+    assert found is not None
+    stand_in = found.module
+    assert isinstance(stand_in, revision_cache.LazyModule)
+    assert loads() == 2  # from the first listing only
+    assert callable(stand_in.upgrade)  # runs the file
+    assert loads() == 3
+    assert found.module is not stand_in
+    assert not isinstance(found.module, revision_cache.LazyModule)
+    assert found.module.upgrade is stand_in.upgrade
+    assert found.path == stand_in.__file__ == os.fspath(top / "versions" / "r2.py")
+    assert script.get_revision("r1").module.revision == "r1"  # not executed
+    assert loads() == 3
+
+
 def test_files_changed_near_the_cache_write_are_checked_by_content(
     tmp_path: Path,
 ) -> None:
