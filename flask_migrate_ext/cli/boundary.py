@@ -91,6 +91,7 @@ def user_errors() -> t.Iterator[None]:
     collector.skip_collections_at_exit()
     try:
         with (
+            collector.without_mako_highlighting(),
             collector.frozen(),
             _signals_unwind(),
             reporting_to(_echo_err),

@@ -1,5 +1,6 @@
 """Keep Python's cyclic garbage collector from re-scanning what a command
-loaded once and keeps until it exits.
+loaded once and keeps until it exits (and keep Pygments out of a command:
+:func:`without_mako_highlighting`).
 
 A ``flask db`` process imports Flask, SQLAlchemy, Alembic and the app's
 models (hundreds of thousands of objects that live as long as the process)
@@ -17,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import sys
 import typing as t
 
 #: Objects allocated between two young-generation collections while an app
@@ -60,3 +62,27 @@ def skip_collections_at_exit() -> None:
     if not _exit_hook_registered:
         _exit_hook_registered = True
         atexit.register(gc.freeze)
+
+
+#: Mako, which Alembic imports for its templates, imports Pygments (40-odd
+#: modules, ~4.5 MB and ~25 ms) as it is imported, to colour source lines in
+#: its HTML error pages. A command never renders one: Alembic uses Mako's
+#: text error template.
+_PYGMENTS_PLUGIN = "mako.ext.pygmentplugin"
+
+
+@contextlib.contextmanager
+def without_mako_highlighting() -> t.Iterator[None]:
+    """While the block runs, Mako's Pygments plugin cannot be imported: Mako,
+    if first imported now, falls back to plain HTML error pages, as it does
+    where Pygments is not installed. Nothing changes if Mako was imported
+    before; the plugin can be imported again after the block."""
+    if _PYGMENTS_PLUGIN in sys.modules or "mako.exceptions" in sys.modules:
+        yield
+        return
+    sys.modules[_PYGMENTS_PLUGIN] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if _PYGMENTS_PLUGIN in sys.modules and sys.modules[_PYGMENTS_PLUGIN] is None:
+            del sys.modules[_PYGMENTS_PLUGIN]

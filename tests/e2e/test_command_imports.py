@@ -5,6 +5,8 @@ for the life of the process); the benchmark measures it, this keeps it."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +52,8 @@ NEVER = [
     "flask_migrate_ext.api.lint",
     "flask_migrate_ext.api.drawing",
     "flask_migrate_ext.linting",
+    # Mako's HTML error pages' highlighting (see cli.collector).
+    "pygments",
 ]
 #: Only for running revisions, and for a run that failed or was cut off.
 RUNNING = [
@@ -111,3 +115,25 @@ def test_helpers_see_a_module_that_is_imported(project: Path) -> None:
     """The check above can fail: a module imported on purpose shows."""
     (project / "app.py").write_text(APP + "\nimport multiprocessing\n")
     assert "multiprocessing" in loaded_by(project, "current")
+
+
+MAKO = """\
+import sys
+from flask_migrate_ext.cli.collector import without_mako_highlighting
+
+with without_mako_highlighting():
+    import mako.exceptions
+print("pygments" in sys.modules, mako.exceptions.pygments_html_formatter is None)
+import mako.ext.pygmentplugin
+print("pygments" in sys.modules)
+"""
+
+
+def test_mako_without_highlighting_only_while_a_command_runs() -> None:
+    pytest.importorskip("pygments")
+    done = ok(
+        subprocess.run(
+            [sys.executable, "-c", MAKO], capture_output=True, text=True, timeout=60
+        )
+    )
+    assert done.stdout.split() == ["False", "True", "True"]
