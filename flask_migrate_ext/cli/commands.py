@@ -142,22 +142,7 @@ def upgrade_command(
     revision: str,
 ) -> None:
     """Upgrade to a later version."""
-    targets.check_jobs(jobs, sql)
-    with targets.reporting("upgrade"):
-        load_api().upgrade(
-            directory_arg(directory),
-            revision,
-            sql,
-            tag,
-            list(x_arg),
-            **lock_args(no_lock, lock_timeout),
-            schemas=schemas or None,
-            **bind_args(bind),
-            confirm_data_loss=_confirm_data_loss(yes, jobs, display),
-            jobs=jobs,
-            continue_on_error=continue_on_error,
-            progress=display,
-        )
+    _run("upgrade", **locals())
 
 
 @db.command("downgrade", cls=RevisionCommand)
@@ -188,21 +173,28 @@ def downgrade_command(
     revision: str,
 ) -> None:
     """Revert to a previous version."""
-    targets.check_jobs(jobs, sql)
-    with targets.reporting("downgrade"):
-        load_api().downgrade(
-            directory_arg(directory),
-            revision,
-            sql,
-            tag,
-            list(x_arg),
-            **lock_args(no_lock, lock_timeout),
-            schemas=schemas or None,
-            **bind_args(bind),
-            confirm_data_loss=_confirm_data_loss(yes, jobs, display),
-            jobs=jobs,
-            continue_on_error=continue_on_error,
-            progress=display,
+    _run("downgrade", **locals())
+
+
+def _run(action: t.Literal["upgrade", "downgrade"], **given: t.Any) -> None:
+    """``upgrade`` or ``downgrade`` with the options the command was given."""
+    targets.check_jobs(given["jobs"], given["sql"])
+    with targets.reporting(action):
+        getattr(load_api(), action)(
+            directory_arg(given["directory"]),
+            given["revision"],
+            given["sql"],
+            given["tag"],
+            list(given["x_arg"]),
+            **lock_args(given["no_lock"], given["lock_timeout"]),
+            schemas=given["schemas"] or None,
+            **bind_args(given["bind"]),
+            confirm_data_loss=_confirm_data_loss(
+                given["yes"], given["jobs"], given["display"]
+            ),
+            jobs=given["jobs"],
+            continue_on_error=given["continue_on_error"],
+            progress=given["display"],
         )
 
 
