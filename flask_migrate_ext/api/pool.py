@@ -9,8 +9,14 @@ runs one target at a time as the parent hands them out, sending back a
 picklable result. The parent decides what starts next, so a failure stops
 new targets at once while the running ones finish.
 
+While it runs an item, a worker may also send messages (:func:`send`: small
+pickles, progress events) on the same pipe; the parent reads them in the
+loop that waits for results and hands each to a callback as it arrives, in
+the order the worker sent them, before that item's result.
+
 Signals: the parent waits with SIGINT and SIGTERM unblocked only while it
-waits, so a signal never cuts a message in half. Stopped, it passes the
+waits, and a worker blocks them while it sends, so a signal never cuts a
+message in half. Stopped, it passes the
 signal on to the workers still running (each stops its statement and
 records the run as interrupted, once however many signals it gets) and
 waits for their results.
@@ -37,6 +43,13 @@ T = t.TypeVar("T")
 R = t.TypeVar("R")
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+#: What a worker sends: ``(_RESULT, result)`` once per item, after any number
+#: of ``(_MESSAGE, payload)``.
+_RESULT = 0
+_MESSAGE = 1
+#: Messages read from one worker before the others get a look in.
+_BATCH = 64
 
 
 def can_fork() -> bool:
@@ -65,6 +78,7 @@ def run_parallel(
     *,
     child_setup: t.Callable[[], None],
     done: t.Callable[[int, R | Died], bool],
+    message: t.Callable[[int, t.Any], None] | None = None,
 ) -> tuple[set[int], BaseException | None]:
     """Run ``run(item)`` for each item in ``jobs`` forked workers.
 
@@ -74,6 +88,10 @@ def run_parallel(
     :param done: Called in this process with each item's index and result
         (or :class:`Died`), in the order they finish; returns whether to go
         on starting items.
+    :param message: Called in this process with the index of the item
+        running and each payload its worker passed to :func:`send`, as they
+        arrive (before that item's ``done``); must not raise. Without it,
+        messages are dropped.
     :return: The indexes never started, and the ``KeyboardInterrupt`` that
         stopped this process, if one did (the caller re-raises it).
     """
@@ -109,11 +127,14 @@ def run_parallel(
                 _pass_on(interrupt, busy)
                 continue
             for worker in busy:
-                if worker.conn not in ready and worker.process.sentinel not in ready:
+                ended = worker.process.sentinel in ready
+                if worker.conn not in ready and not ended:
                     continue
                 index = worker.index
                 assert index is not None
-                outcome = _receive(worker)
+                outcome = _receive(worker, ended, message)
+                if outcome is _PENDING:
+                    continue
                 worker.index = None
                 if not done(index, outcome):
                     going_on = False
@@ -136,12 +157,31 @@ def _hand_out(worker: _Worker, pending: collections.deque[int] | None) -> None:
         worker.conn.send(None)
 
 
-def _receive(worker: _Worker) -> t.Any:
+#: :func:`_receive` read messages only: the item's result is still to come.
+_PENDING: t.Any = object()
+
+
+def _receive(
+    worker: _Worker, ended: bool, message: t.Callable[[int, t.Any], None] | None
+) -> t.Any:
+    """What the worker sent: its messages go to ``message``; returns the
+    item's result, :class:`Died`, or :data:`_PENDING`."""
+    conn = worker.conn
     try:
-        if worker.conn.poll():
-            return worker.conn.recv()
+        for _ in range(_BATCH):
+            if not conn.poll():
+                break
+            kind, payload = conn.recv()
+            if kind == _RESULT:
+                return payload
+            if message is not None:
+                message(t.cast(int, worker.index), payload)
+        else:
+            return _PENDING  # more to read, after the others' turn
     except (EOFError, OSError):
-        pass
+        ended = True
+    if not ended:
+        return _PENDING
     worker.process.join()
     return Died(
         f"its worker process ended without a result (exit code"
@@ -195,6 +235,8 @@ def _unblocked() -> t.Iterator[None]:
 
 #: The stop signals a worker received; it acts on the first one only.
 _received: list[int] = []
+#: In a worker: its end of the pipe to the parent.
+_channel: Connection | None = None
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -211,6 +253,22 @@ def received_signal() -> int | None:
     return _received[0] if _received else None
 
 
+def send(payload: t.Any) -> None:
+    """In a worker: send ``payload`` (picklable, best small) to the parent's
+    ``message`` callback, now. A stop signal arriving meanwhile acts once the
+    whole message is written."""
+    assert _channel is not None, "send() is for worker processes"
+    _send(_channel, _MESSAGE, payload)
+
+
+def _send(conn: Connection, kind: int, payload: t.Any) -> None:
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        conn.send((kind, payload))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _serve(
     conn: Connection,
     items: t.Sequence[T],
@@ -218,6 +276,8 @@ def _serve(
     child_setup: t.Callable[[], None],
 ) -> None:
     """A worker's life: run the items the parent hands out, one at a time."""
+    global _channel
+    _channel = conn
     _received.clear()
     for signum in _STOP_SIGNALS:
         signal.signal(signum, _on_signal)
@@ -227,8 +287,9 @@ def _serve(
             index = conn.recv()
             if index is None:
                 break
-            conn.send(run(items[index]))
+            _send(conn, _RESULT, run(items[index]))
     except (KeyboardInterrupt, EOFError, BrokenPipeError):
         pass
     finally:
+        _channel = None
         conn.close()
