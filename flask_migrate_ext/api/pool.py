@@ -30,10 +30,10 @@ import dataclasses
 import multiprocessing
 import os
 import pickle
+import selectors
 import signal
 import sys
 import typing as t
-from multiprocessing import connection as mp_connection
 
 from ..apply.interrupt import cancel_running
 
@@ -49,8 +49,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: of ``(_MESSAGE, payload)``.
 _RESULT = 0
 _MESSAGE = 1
-#: Messages read from one worker before the others get a look in.
-_BATCH = 64
+_READ = selectors.EVENT_READ
 
 
 def can_fork() -> bool:
@@ -116,69 +115,83 @@ def run_parallel(
         workers.append(_Worker(process, parent_end))
     stopped: BaseException | None = None
     going_on = True
-    with _blocked():
+    with _blocked(), selectors.DefaultSelector() as selector:
         for worker in workers:
-            _hand_out(worker, pending if going_on else None)
-        while busy := [w for w in workers if w.index is not None]:
-            ready, interrupt = _wait(busy)
+            _hand_out(worker, pending if going_on else None, selector)
+        while any(w.index is not None for w in workers):
+            ready, interrupt = _wait(selector)
             if interrupt is not None:
                 going_on = False
                 if stopped is None:
                     stopped = interrupt
-                _pass_on(interrupt, busy)
+                _pass_on(interrupt, [w for w in workers if w.index is not None])
                 continue
-            for worker in busy:
-                ended = worker.process.sentinel in ready
-                if worker.conn not in ready and not ended:
-                    continue
+            for worker, readable, ended in ready:
                 index = worker.index
-                assert index is not None
-                outcome = _receive(worker, ended, message)
+                if index is None:
+                    continue
+                outcome = _receive(worker, readable, ended, message)
                 if outcome is _PENDING:
                     continue
+                _unwatch(worker, selector)
                 worker.index = None
                 if not done(index, outcome):
                     going_on = False
-                _hand_out(worker, pending if going_on and stopped is None else None)
+                more = pending if going_on and stopped is None else None
+                _hand_out(worker, more, selector)
     for worker in workers:
         worker.process.join()
         worker.conn.close()
     return set(pending), stopped
 
 
-def _hand_out(worker: _Worker, pending: collections.deque[int] | None) -> None:
-    """Give the worker its next item, or tell it to stop."""
+def _hand_out(
+    worker: _Worker,
+    pending: collections.deque[int] | None,
+    selector: selectors.BaseSelector,
+) -> None:
+    """Give the worker its next item, watching for what it sends, or tell
+    it to stop."""
     if worker.index is not None or not worker.process.is_alive():
         return
     with contextlib.suppress(OSError):
         if pending:
             worker.index = pending.popleft()
+            # Watched first: if the send fails, its end tells.
+            selector.register(worker.conn, _READ, (worker, False))
+            selector.register(worker.process.sentinel, _READ, (worker, True))
             worker.conn.send(worker.index)
             return
         worker.conn.send(None)
 
 
-#: :func:`_receive` read messages only: the item's result is still to come.
+def _unwatch(worker: _Worker, selector: selectors.BaseSelector) -> None:
+    for watched in (worker.conn, worker.process.sentinel):
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(watched)
+
+
+#: :func:`_receive` read a message: the item's result is still to come.
 _PENDING: t.Any = object()
 
 
 def _receive(
-    worker: _Worker, ended: bool, message: t.Callable[[int, t.Any], None] | None
+    worker: _Worker,
+    readable: bool,
+    ended: bool,
+    message: t.Callable[[int, t.Any], None] | None,
 ) -> t.Any:
-    """What the worker sent: its messages go to ``message``; returns the
-    item's result, :class:`Died`, or :data:`_PENDING`."""
+    """Read what the worker sent, one message (given to ``message``) or its
+    result; returns the result, :class:`Died`, or :data:`_PENDING`."""
     conn = worker.conn
     try:
-        for _ in range(_BATCH):
-            if not conn.poll():
-                break
+        if readable or conn.poll():  # its end: anything it sent before?
             kind, payload = conn.recv()
             if kind == _RESULT:
                 return payload
             if message is not None:
                 message(t.cast(int, worker.index), payload)
-        else:
-            return _PENDING  # more to read, after the others' turn
+            return _PENDING
     except (EOFError, OSError):
         ended = True
     if not ended:
@@ -190,14 +203,23 @@ def _receive(
     )
 
 
-def _wait(busy: list[_Worker]) -> tuple[list[t.Any], BaseException | None]:
-    """Wait for a result or a worker's end; signals are let in only here."""
-    watched: list[t.Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+def _wait(
+    selector: selectors.BaseSelector,
+) -> tuple[list[tuple[_Worker, bool, bool]], BaseException | None]:
+    """Wait for a message, a result or a worker's end; signals are let in
+    only here. Returns each worker with something to read, whether its pipe
+    is readable, and whether it ended."""
     try:
         with _unblocked():
-            return mp_connection.wait(watched, timeout=1.0), None
+            keys = selector.select(timeout=1.0)
     except KeyboardInterrupt as interrupt:
         return [], interrupt
+    found: dict[int, tuple[_Worker, bool, bool]] = {}
+    for key, _ in keys:
+        worker, is_sentinel = key.data
+        _, readable, ended = found.get(id(worker), (worker, False, False))
+        found[id(worker)] = (worker, readable or not is_sentinel, ended or is_sentinel)
+    return list(found.values()), None
 
 
 def _pass_on(interrupt: BaseException, busy: list[_Worker]) -> None:

@@ -236,7 +236,7 @@ class _Runner(t.Generic[T]):
 
     def in_workers(self) -> tuple[list[TargetResult], list[T | None]]:
         # The worker's progress events go to this process, as they happen.
-        forward = pool.send if self.progress is not None else None
+        forward = _Forward() if self.progress is not None else None
 
         def run_captured(target: Target) -> tuple[TargetResult, T | None]:
             output = io.StringIO()
@@ -248,6 +248,8 @@ class _Runner(t.Generic[T]):
                     progress.listening(forward),
                 ):
                     result, value, interrupt = self.one(target)
+                if forward is not None:
+                    forward.flush()
             finally:
                 sys.stdout, sys.stderr = saved
             if interrupt is not None and pool.received_signal() == signal.SIGTERM:
@@ -273,7 +275,7 @@ class _Runner(t.Generic[T]):
             run_captured,
             child_setup=_forget_connections,
             done=done,
-            message=lambda _, event: self.tell_progress(event),
+            message=self._forwarded,
         )
         return self._finish(stopped)
 
@@ -325,6 +327,12 @@ class _Runner(t.Generic[T]):
             self.progress = None
             self.progress_error = e
 
+    def _forwarded(
+        self, index: int, events: tuple[progress.ProgressEvent, ...]
+    ) -> None:
+        for event in events:
+            self.tell_progress(event)
+
     def _going_on(self) -> bool:
         if self.progress_error is not None:
             return False
@@ -370,6 +378,27 @@ class _Runner(t.Generic[T]):
         if self.progress_error is not None:
             raise self.progress_error
         return results, self.values
+
+
+class _Forward:
+    """In a worker: send the progress events to the parent, a run's start
+    and each revision's end with the event that follows them at once (a
+    revision starting, the run's end): one message per revision, not two,
+    as each message wakes the parent up."""
+
+    def __init__(self) -> None:
+        self._held: list[progress.ProgressEvent] = []
+
+    def __call__(self, event: progress.ProgressEvent) -> None:
+        self._held.append(event)
+        if not isinstance(event, (progress.RunStarted, progress.RevisionFinished)):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._held:
+            events = tuple(self._held)
+            self._held.clear()
+            pool.send(events)
 
 
 def run_name(target: Target) -> str:

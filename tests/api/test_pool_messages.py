@@ -45,6 +45,36 @@ def test_messages_come_in_order_before_the_result() -> None:
         ]
 
 
+def dies_on_two(item: int) -> int:
+    pool.send("before")
+    if item == 2:
+        os._exit(3)
+    return item
+
+
+def test_a_worker_that_dies_is_reported() -> None:
+    outcomes: dict[int, t.Any] = {}
+    messages: list[int] = []
+
+    def done(index: int, outcome: t.Any) -> bool:
+        outcomes[index] = outcome
+        return True
+
+    not_started, stopped = pool.run_parallel(
+        2,
+        [1, 2, 3, 4],
+        dies_on_two,
+        child_setup=lambda: None,
+        done=done,
+        message=lambda index, _: messages.append(index),
+    )
+    assert not_started == set() and stopped is None
+    assert sorted(messages) == [0, 1, 2, 3]
+    died = outcomes.pop(1)
+    assert isinstance(died, pool.Died) and "exit code 3" in str(died)
+    assert outcomes == {0: 1, 2: 3, 3: 4}
+
+
 def test_a_stop_signal_waits_for_the_message_to_be_written() -> None:
     reader, writer = multiprocessing.Pipe(duplex=False)
 
