@@ -1,7 +1,8 @@
 """Progress events of ``upgrade`` and ``downgrade``: which revision of how many,
 on which database, for how long.
 
-The runner emits them; nobody listens unless a listener is installed, so the
+The runner emits them (and a command over several targets, when they start
+and as each ends); nobody listens unless a listener is installed, so the
 Python API stays silent and a run pays one context-variable read per target
 for the feature. The CLI installs a display (a line updated in place on a
 terminal, one line per revision otherwise); an app may install its own::

@@ -127,16 +127,11 @@ class TerminalDisplay:
             if name == "stderr" or _is_terminal(stream):
                 self._saved.append((name, stream))
                 setattr(sys, name, _ErasingStream(stream, self))
-        self._ticker = threading.Thread(
-            target=self._tick, name="flask_migrate_ext progress", daemon=True
-        )
-        self._ticker.start()
+        self._start_ticker()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join(timeout=1)
+        self._stop_ticker()
         with self._lock:
             self._current = None
             self._closed = True
@@ -151,10 +146,23 @@ class TerminalDisplay:
                 setattr(sys, name, stream)
         self._saved.clear()
 
+    def _start_ticker(self) -> None:
+        self._stop.clear()
+        self._ticker = threading.Thread(
+            target=self._tick, name="flask_migrate_ext progress", daemon=True
+        )
+        self._ticker.start()
+
+    def _stop_ticker(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=1)
+            self._ticker = None
+
     def _forked(self) -> None:
         """In a process forked inside the block (a ``--jobs`` worker): the
         streams as they were, nothing drawn (the parent draws)."""
-        self._lock = threading.RLock()  # the parent's may have been held
+        self._lock = threading.RLock()
         self._closed = True
         self._shown = 0
         self._unwrap()
@@ -299,6 +307,17 @@ def _separator(stream: t.TextIO) -> str:
 _active: list[TerminalDisplay] = []
 
 
+def _before_fork() -> None:
+    # No thread of ours runs, or holds a lock, while a worker is forked.
+    for display in _active:
+        display._stop_ticker()
+
+
+def _after_fork_in_parent() -> None:
+    for display in _active:
+        display._start_ticker()
+
+
 def _after_fork_in_child() -> None:
     for display in _active:
         display._forked()
@@ -306,7 +325,11 @@ def _after_fork_in_child() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 class _ErasingStream:
