@@ -1,7 +1,8 @@
 """Progress events of ``upgrade`` and ``downgrade``: which revision of how many,
 on which database, for how long.
 
-The runner emits them; nobody listens unless a listener is installed, so the
+The runner emits them (and a command over several targets, when they start
+and as each ends); nobody listens unless a listener is installed, so the
 Python API stays silent and a run pays one context-variable read per target
 for the feature. The CLI installs a display (a line updated in place on a
 terminal, one line per revision otherwise); an app may install its own::
@@ -15,7 +16,8 @@ terminal, one line per revision otherwise); an app may install its own::
     api.upgrade(progress=log_progress)
 
 Events are frozen dataclasses holding strings and numbers only, so they
-pickle: a run in another process can send them to the one that displays them.
+pickle: with ``jobs`` above 1, the worker processes send theirs to the
+process that called the command, where the listener is called.
 Times come from :func:`time.monotonic`.
 
 .. versionadded:: 0.1
@@ -99,9 +101,50 @@ class RunFinished:
     completed: bool
 
 
-ProgressEvent = RunStarted | RevisionStarted | RevisionFinished | RunFinished
-#: Called with each event, in the thread running the migration. An
-#: exception it raises stops the run, as an error in a revision would.
+@dataclasses.dataclass(frozen=True)
+class TargetsStarted:
+    """A command starts over several targets (tenant schemas; binds), each
+    with runs of its own (see "Many targets at once" in the docs).
+
+    .. versionadded:: 0.1
+    """
+
+    #: How many targets the command works on.
+    total: int
+    #: How many run at once (``jobs``).
+    jobs: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetFinished:
+    """One of several targets ended: done, failed, interrupted, or skipped
+    (never started). Every target of a :class:`TargetsStarted` ends once.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The target as its runs name it (the tenant schema, the bind name).
+    target: str
+    #: ``"done"``, ``"failed"``, ``"interrupted"`` or ``"skipped"``.
+    status: str
+    #: Targets ended so far, this one included, of ``total``.
+    done: int
+    total: int
+
+
+ProgressEvent = (
+    RunStarted
+    | RevisionStarted
+    | RevisionFinished
+    | RunFinished
+    | TargetsStarted
+    | TargetFinished
+)
+#: Called with each event, in the thread running the migration; with
+#: ``jobs`` above 1, in the process that called the command, as the workers'
+#: events arrive. An exception it raises stops the run, as an error in a
+#: revision would (with ``jobs``: no new target starts, and the exception is
+#: raised once the running ones have finished).
 Listener = t.Callable[[ProgressEvent], None]
 
 _listener: contextvars.ContextVar[Listener | None] = contextvars.ContextVar(

@@ -6,6 +6,11 @@ worker processes (:mod:`.pool`), each target under its own lock and
 transactions as when run alone. A failed target stops new ones from
 starting (``continue_on_error`` goes on); those never started are
 ``skipped``. A command over one target behaves, and prints, as it always did.
+
+Progress events (:mod:`flask_migrate_ext.progress`) of targets run in
+workers are sent to this process and given to the listener here, which
+also hears when the targets start and as each ends; a worker displays
+nothing of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import typing as t
 import sqlalchemy as sa
 
 from .. import errors
+from .. import progress
 from ..apply.lock import control_engine
 from ..apply.targets import TargetResult
 from ..databases.tenants import in_schema
@@ -184,13 +190,14 @@ def run(
         if fill is not None:
             fill(value, result)
         return [result], [value]
-    one = _Runner(work_plan, work, fill)
     if work_plan.jobs > 1 and not _can_fork():
         report(
             "Running targets one at a time: --jobs needs os.fork, which this"
             " platform does not have."
         )
         work_plan = dataclasses.replace(work_plan, jobs=1)
+    one = _Runner(work_plan, work, fill)
+    one.tell_progress(progress.TargetsStarted(len(work_plan.targets), work_plan.jobs))
     if work_plan.jobs == 1:
         return one.in_process()
     return one.in_workers()
@@ -217,6 +224,11 @@ class _Runner(t.Generic[T]):
         self.results: list[TargetResult | None] = [None] * n
         self.values: list[T | None] = [None] * n
         self.listener = _listener.get()
+        #: Told the progress of runs in workers, and of the targets.
+        self.progress = progress.current_listener()
+        #: What the progress listener raised (it is told no more).
+        self.progress_error: Exception | None = None
+        self.ended = 0
 
     def in_process(self) -> tuple[list[TargetResult], list[T | None]]:
         stopped: BaseException | None = None
@@ -231,13 +243,21 @@ class _Runner(t.Generic[T]):
     def in_workers(self) -> tuple[list[TargetResult], list[T | None]]:
         from . import pool
 
+        # The worker's progress events go to this process, as they happen.
+        forward = _Forward() if self.progress is not None else None
+
         def run_captured(target: Target) -> tuple[TargetResult, T | None]:
             output = io.StringIO()
             saved = sys.stdout, sys.stderr
             sys.stdout = sys.stderr = output
             try:
-                with reporting_to(lambda message: print(message, file=output)):
+                with (
+                    reporting_to(lambda message: print(message, file=output)),
+                    progress.listening(forward),
+                ):
                     result, value, interrupt = self.one(target)
+                if forward is not None:
+                    forward.flush()
             finally:
                 sys.stdout, sys.stderr = saved
             if interrupt is not None and pool.received_signal() == signal.SIGTERM:
@@ -263,6 +283,7 @@ class _Runner(t.Generic[T]):
             run_captured,
             child_setup=_forget_connections,
             done=done,
+            message=self._forwarded,
         )
         return self._finish(stopped)
 
@@ -277,6 +298,7 @@ class _Runner(t.Generic[T]):
         try:
             with (
                 translate_errors(),
+                _named(target),
                 entered(target, self.plan.schema_engine, self.plan.announce),
             ):
                 value = self.work(target)
@@ -301,7 +323,27 @@ class _Runner(t.Generic[T]):
         result.seconds = time.perf_counter() - started
         return result, value, interrupt
 
+    def tell_progress(self, event: progress.ProgressEvent) -> None:
+        """Give the progress listener an event, here; if it raises, it is
+        told no more, no new target starts, and :meth:`_finish` raises."""
+        listener = self.progress
+        if listener is None:
+            return
+        try:
+            listener(event)
+        except Exception as e:
+            self.progress = None
+            self.progress_error = e
+
+    def _forwarded(
+        self, index: int, events: tuple[progress.ProgressEvent, ...]
+    ) -> None:
+        for event in events:
+            self.tell_progress(event)
+
     def _going_on(self) -> bool:
+        if self.progress_error is not None:
+            return False
         if self.plan.continue_on_error:
             return True
         return all(r is None or r.ok for r in self.results)
@@ -309,7 +351,15 @@ class _Runner(t.Generic[T]):
     def _done(self, index: int, result: TargetResult, value: T | None) -> None:
         self.results[index] = result
         self.values[index] = value
+        self._ended(self.plan.targets[index], result.status)
         self._tell(result)
+
+    def _ended(self, target: Target, status: str) -> None:
+        self.ended += 1
+        total = len(self.plan.targets)
+        self.tell_progress(
+            progress.TargetFinished(run_name(target), status, self.ended, total)
+        )
 
     def _tell(self, result: TargetResult) -> None:
         if self.listener is not None:
@@ -327,12 +377,73 @@ class _Runner(t.Generic[T]):
                     target.label, target.bind, target.schema, status="skipped"
                 )
                 self.results[index] = skipped
+                self._ended(target, skipped.status)
                 self._tell(skipped)
         results = [r for r in self.results if r is not None]
         if stopped is not None:
             stopped.targets = results  # type: ignore[attr-defined]
             raise stopped
+        if self.progress_error is not None:
+            raise self.progress_error
         return results, self.values
+
+
+class _Forward:
+    """In a worker: send the progress events to the parent, a run's start
+    and each revision's end with the event that follows them at once (a
+    revision starting, the run's end): one message per revision, not two,
+    as each message wakes the parent up."""
+
+    def __init__(self) -> None:
+        self._held: list[progress.ProgressEvent] = []
+
+    def __call__(self, event: progress.ProgressEvent) -> None:
+        self._held.append(event)
+        if not isinstance(event, (progress.RunStarted, progress.RevisionFinished)):
+            self.flush()
+
+    def flush(self) -> None:
+        if self._held:
+            from . import pool  # runs in a worker: imported there already
+
+            events = tuple(self._held)
+            self._held.clear()
+            pool.send(events)
+
+
+def run_name(target: Target) -> str:
+    """The target as the progress events of its runs name it."""
+    if target.schema is not None:
+        return target.schema
+    if target.bind is not None:
+        return target.bind or "default"
+    return target.label
+
+
+_RUN_EVENTS = (
+    progress.RunStarted,
+    progress.RevisionStarted,
+    progress.RevisionFinished,
+    progress.RunFinished,
+)
+
+
+@contextlib.contextmanager
+def _named(target: Target) -> t.Iterator[None]:
+    """The runs on one bind of several name it in their progress events (the
+    runner sees one database)."""
+    listener = progress.current_listener()
+    if target.bind is None or listener is None:
+        yield
+        return
+
+    def named(event: progress.ProgressEvent) -> None:
+        if isinstance(event, _RUN_EVENTS) and not event.several:
+            event = dataclasses.replace(event, several=True)
+        listener(event)
+
+    with progress.listening(named):
+        yield
 
 
 def _forget_connections() -> None:
