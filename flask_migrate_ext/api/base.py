@@ -21,7 +21,6 @@ from ..apply.lock import control_engine
 from ..apply.lock import is_held
 from ..apply.lock import LockMode
 from ..apply.lock import LockTarget
-from ..databases.poolers import behind_transaction_pooler
 from ..databases.tenants import check_schemas
 from ..databases.tenants import in_schema
 from ..databases.urls import masked
@@ -248,9 +247,8 @@ def _each_schema(schemas: t.Sequence[str] | None) -> t.Iterator[str | None]:
         yield None
         return
     engine = _schema_engine(names)
-    pooled = behind_transaction_pooler(engine)
     for schema in names:
-        with in_schema(engine, schema, pooled):
+        with in_schema(engine, schema):
             yield schema
 
 

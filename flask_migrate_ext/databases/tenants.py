@@ -52,18 +52,11 @@ def check_schemas(engine: sa.Engine, schemas: t.Sequence[str]) -> None:
 
 
 @contextlib.contextmanager
-def in_schema(
-    engine: sa.Engine, schema: str, pooled: bool | None = None
-) -> Iterator[None]:
-    """Inside the block, ``engine``'s connections work in ``schema``.
-
-    :param pooled: ``engine`` is behind a transaction pooler: set the schema
-        for each transaction, not for the session. ``None``: find out (once
-        per engine).
-    """
-    if pooled is None:
-        pooled = behind_transaction_pooler(engine)
-    if pooled:
+def in_schema(engine: sa.Engine, schema: str) -> Iterator[None]:
+    """Inside the block, ``engine``'s connections work in ``schema``: per
+    transaction behind a transaction pooler (found out once per engine), else
+    per session."""
+    if behind_transaction_pooler(engine):
         with _in_schema_per_transaction(engine, schema):
             yield
         return
