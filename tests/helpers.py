@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import typing as t
 import uuid
 from pathlib import Path
@@ -312,3 +315,49 @@ def drop_database(backend: str, url: str) -> None:
     force = " WITH (FORCE)" if backend == "postgresql" else ""
     with _admin_engine(backend).connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}{force}"))
+
+
+def on_terminal(
+    cwd: Path,
+    args: list[str],
+    env: dict[str, str],
+    answer: str | None = None,
+    *,
+    every_question: bool = False,
+) -> tuple[int, str]:
+    """Run ``flask <args>`` with a pseudo-terminal (``TERM=xterm``) as stdin,
+    stdout and stderr; type ``answer`` at the first ``[y/N]`` question, or at
+    each one with ``every_question``. Returns the exit code and the bytes
+    the terminal received, decoded (answers are echoed back)."""
+    leader, follower = pty.openpty()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", *args],
+        cwd=cwd,
+        env={**full_env, **env, "TERM": "xterm"},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            if answer is not None and seen.rstrip().endswith(b"[y/N]:"):
+                os.write(leader, answer.encode() + b"\n")
+                if not every_question:
+                    answer = None
+        elif process.poll() is not None:
+            break
+    code = process.wait(timeout=30)
+    os.close(leader)
+    return code, seen.decode(errors="replace")

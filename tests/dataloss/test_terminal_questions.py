@@ -3,17 +3,12 @@ assistant of ``migrate`` and the confirmation of a downgrade dropping rows."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from helpers import ok
+from helpers import on_terminal
 from helpers import run_flask
 
 APP = """\
@@ -43,38 +38,10 @@ class Employee(db.Model):
 def _on_terminal(
     cwd: Path, args: list[str], answer: str, env: dict[str, str]
 ) -> tuple[int, str]:
-    """Run ``flask <args>`` with a pseudo-terminal as stdin, stdout and stderr;
-    type ``answer`` at each question."""
-    leader, follower = pty.openpty()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flask", *args],
-        cwd=cwd,
-        env={**full_env, **env},
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
-    seen = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if seen.rstrip().endswith(b"[y/N]:"):
-                os.write(leader, answer.encode() + b"\n")  # echoed back
-        elif process.poll() is not None:
-            break
-    code = process.wait(timeout=30)
-    os.close(leader)
-    return code, seen.decode(errors="replace").replace("\r\n", "\n")
+    """Run ``flask <args>`` on a pseudo-terminal, typing ``answer`` at each
+    question."""
+    code, seen = on_terminal(cwd, args, env, answer, every_question=True)
+    return code, seen.replace("\r\n", "\n")
 
 
 def test_questions_on_a_terminal(tmp_path: Path, sqlite_url: str) -> None:

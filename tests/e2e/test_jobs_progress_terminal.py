@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from test_progress_terminal import on_terminal
 from test_progress_terminal import screen
 
 from helpers import ok
+from helpers import on_terminal
 from helpers import run_flask
 from helpers import write_revision
 

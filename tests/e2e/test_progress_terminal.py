@@ -4,19 +4,14 @@ before other output and at the end, absent with ``-q`` and ``--sql``."""
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from helpers import ok
+from helpers import on_terminal
 from helpers import run_flask
 from helpers import write_revision
 
@@ -41,46 +36,6 @@ print("printed by r2", flush=True)
 warnings.warn("warned by r2")
 time.sleep(float(os.environ.get("R2_SECONDS", "0")) / 2)
 """
-
-
-def on_terminal(
-    cwd: Path, args: list[str], env: dict[str, str], answer: str | None = None
-) -> tuple[int, str]:
-    """Run ``flask <args>`` with a pseudo-terminal as stdin, stdout and stderr;
-    type ``answer`` at a ``[y/N]`` question. Returns the exit code and the
-    bytes the terminal received, decoded."""
-    leader, follower = pty.openpty()
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    full_env.pop("TERM", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flask", *args],
-        cwd=cwd,
-        env={**full_env, **env, "TERM": "xterm"},
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
-    seen = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if answer is not None and seen.rstrip().endswith(b"[y/N]:"):
-                os.write(leader, answer.encode() + b"\n")
-                answer = None
-        elif process.poll() is not None:
-            break
-    code = process.wait(timeout=30)
-    os.close(leader)
-    return code, seen.decode(errors="replace")
 
 
 def screen(raw: str) -> list[str]:
