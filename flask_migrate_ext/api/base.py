@@ -39,6 +39,7 @@ from ..state import ledger_table_name
 from ..state import MigrateState
 from ..state import run_state
 from ..state import selected_bind_names
+from . import targets
 from .boundary import user_facing
 from .targets import schema_list
 
@@ -104,10 +105,24 @@ def _schema_engine(names: list[str]) -> sa.Engine:
     return sync_engine
 
 
-def _env_chooses_binds(config: AlembicConfig) -> bool:
-    """Whether the config's env.py can work on some of the databases only."""
+def _target_plan(
+    config: AlembicConfig,
+    schemas: list[str],
+    jobs: int,
+    continue_on_error: bool,
+    binds_apart: bool = True,
+) -> targets.Plan:
+    """The command's targets (:func:`.targets.plan`); binds can be targets of
+    their own only when ``binds_apart`` and the config's env.py can work on
+    some of the databases only."""
     location = config.get_main_option("script_location") or get_state().directory
-    return _env_supports_binds(location)
+    return targets.plan(
+        schemas,
+        _schema_engine,
+        binds_apart and _env_supports_binds(location),
+        jobs=jobs,
+        continue_on_error=continue_on_error,
+    )
 
 
 def _env_supports_binds(location: str) -> bool:

@@ -31,10 +31,10 @@ from ..state import MigrateState
 from . import targets
 from .base import _check_ledgers
 from .base import _config
-from .base import _env_chooses_binds
 from .base import _run_settings
 from .base import _schema_engine
 from .base import _schema_names
+from .base import _target_plan
 from .base import _user_facing
 from .base import XArg
 
@@ -154,12 +154,8 @@ def _run_targets(
             "--sql and tenant schemas don't mix: generate the SQL once and run"
             " it in each schema."
         )
-    work_plan = targets.plan(
-        names,
-        _schema_engine,
-        not what.sql and _env_chooses_binds(config),
-        jobs=jobs,
-        continue_on_error=continue_on_error,
+    work_plan = _target_plan(
+        config, names, jobs, continue_on_error, binds_apart=not what.sql
     )
 
     def work(target: targets.Target) -> RunResult:

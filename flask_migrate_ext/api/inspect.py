@@ -28,12 +28,11 @@ from . import targets
 from .base import _check_ledgers
 from .base import _config
 from .base import _connected_to
-from .base import _env_chooses_binds
 from .base import _not_up_to_date
 from .base import _run_read_only
-from .base import _schema_engine
 from .base import _schema_names
 from .base import _scripts
+from .base import _target_plan
 from .base import _user_facing
 from .results import CheckResult
 from .results import DatabaseState
@@ -90,13 +89,7 @@ def read_current(
     config = _config(directory)
     script = _scripts(config)
     state = get_state()
-    work_plan = targets.plan(
-        _schema_names(schemas),
-        _schema_engine,
-        _env_chooses_binds(config),
-        jobs=jobs,
-        continue_on_error=continue_on_error,
-    )
+    work_plan = _target_plan(config, _schema_names(schemas), jobs, continue_on_error)
     work_plan.announce = False  # current prints the schema with its revisions
     found: list[DatabaseState] = []  # every target's, when run here
 
@@ -265,13 +258,7 @@ def check(
     # quiet: Alembic would print "No new upgrade operations detected."
     config = _config(directory, opts=["quiet"])
     script = _scripts(config)
-    work_plan = targets.plan(
-        _schema_names(schemas),
-        _schema_engine,
-        _env_chooses_binds(config),
-        jobs=jobs,
-        continue_on_error=continue_on_error,
-    )
+    work_plan = _target_plan(config, _schema_names(schemas), jobs, continue_on_error)
     results, values = targets.run(work_plan, lambda target: _check_here(config, script))
     checked = tuple(name for value in values for name in value or ())
     result = CheckResult(databases=checked, targets=tuple(results))
