@@ -39,10 +39,11 @@ from ..errors import PartiallyAppliedError
 from ..errors import SettingsError
 from ..report import report
 from ..scripts.checksum import script_checksum
-from .ledger_rows import applied_rows
+from .ledger_rows import APPLYING
 from .ledger_rows import Entry
 from .ledger_rows import ENTRY_COLUMNS
 from .ledger_rows import package_version
+from .ledger_rows import REMOVING
 from .ledger_rows import RunningStep
 from .ledger_rows import Status
 from .ledger_rows import utcnow
@@ -142,17 +143,34 @@ class Ledger:
     ) -> list[str]:
         """Record ``applied`` revisions the ledger has no row for, without a
         checksum. :return: The revisions recorded."""
-        recorded = self.applied_rows(connection)
-        missing = sorted(set(applied) - set(recorded))
+        missing = sorted(set(applied) - self.recorded_revisions(connection))
         for revision in missing:
             row = self._row(revision, "baseline")
             row.update(status="applied", finished_at=row["started_at"])
             connection.execute(self._insert, row)
         return missing
 
-    def applied_rows(self, connection: sa.Connection) -> dict[str, Entry]:
-        """See :func:`applied_rows`."""
-        return applied_rows(self.entries(connection))
+    def recorded_revisions(self, connection: sa.Connection) -> set[str]:
+        """The revisions :func:`.ledger_rows.applied_rows` would find, worked out by the
+        database: each revision's last row that applies or removes it, in
+        one query returning a row per applied revision, however long the
+        history. An ``accept`` row counts as applying (it keeps a revision
+        applied, or records one)."""
+        c = self.table.c
+
+        def kind(pairs: t.Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
+            return sa.or_(*((c.action == a) & (c.status == s) for a, s in pairs))
+
+        last = (
+            sa.select(c.revision, sa.func.max(c.id).label("last"))
+            .where(kind(APPLYING | REMOVING))
+            .group_by(c.revision)
+            .subquery()
+        )
+        query = (
+            sa.select(c.revision).join(last, c.id == last.c.last).where(kind(APPLYING))
+        )
+        return set(connection.execute(query).scalars())
 
     def record_stamp(
         self,
@@ -365,30 +383,45 @@ class Ledger:
             )
         return partial
 
-    def entries(self, connection: sa.Connection) -> list[Entry]:
+    def entries(
+        self, connection: sa.Connection, *, unsettled: bool = False
+    ) -> list[Entry]:
         """All rows, oldest first; empty when the table does not exist.
 
         A table made by an earlier version is read as it is (the columns it
         lacks read as NULL): reading never changes the table.
+
+        :param unsettled: Only the rows a run may still have to answer for:
+            ``running`` ones, and failures or interruptions that may have
+            left changes behind. The ledger grows with every run; the checks
+            before each run read only these, so they cost the same after
+            years of history.
         """
         columns = self.columns(connection)
         if columns is None:
             return []
         wanted = ENTRY_COLUMNS
         c = self.table.c
-        rows = connection.execute(
-            sa.select(*(c[name] for name in wanted if name in columns)).order_by(c.id)
-        )
+        query = sa.select(*(c[name] for name in wanted if name in columns))
+        if unsettled:
+            open_ = c.status == "running"
+            if "partial" in columns:
+                open_ = open_ | (
+                    c.partial.is_(True) & c.status.in_(("failed", "interrupted"))
+                )
+            query = query.where(open_)
+        rows = connection.execute(query.order_by(c.id))
         return [Entry(**row._mapping) for row in rows]
 
     def examine(self, connection: sa.Connection, probe: LockProbe) -> list[Entry]:
-        """All rows, oldest first, with the runs that were cut off marked.
+        """The unsettled rows (see :meth:`entries`), oldest first, with the
+        runs that were cut off marked.
 
         A ``running`` row whose process is gone was cut off. Where DDL is not
         transactional its changes may be left behind (``partial``);
         elsewhere they were rolled back with its transaction.
         """
-        entries = self.entries(connection)
+        entries = self.entries(connection, unsettled=True)
         cut = {entry.id for entry in entries if _is_cut_off(entry, probe)}
         if cut and callable(probe):
             # The lock was free when asked: a run that ended between the read
