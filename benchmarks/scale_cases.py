@@ -90,6 +90,12 @@ def w5(b: Builder, backends: list[str]) -> list[Case]:
     return cases
 
 
+def app_start(folder: Path, url: str) -> Variant:
+    """The floor of a command on this app: ``flask --help`` loads the app and
+    nothing else, and no tool's command can take less (report: floor/FM)."""
+    return Variant("none", folder, flask_argv("--help"), url)
+
+
 # W6 -------------------------------------------------------------------------
 def w6(b: Builder, backends: list[str]) -> list[Case]:
     """``upgrade`` base->head and ``downgrade`` head->base at each size of
@@ -124,9 +130,10 @@ def w6(b: Builder, backends: list[str]) -> list[Case]:
                         reset=bind(b.dbs.create, backend, name, template),
                     )
                 )
+            floor = app_start(b.history("ext", revs), b.dbs.url(backend, "w6_floor"))
             for command, title, vs in (
-                ("upgrade", "`flask db upgrade` base->head", up),
-                ("downgrade", "`flask db downgrade base` from head", down),
+                ("upgrade", "`flask db upgrade` base->head", up + [floor]),
+                ("downgrade", "`flask db downgrade base` from head", down + [floor]),
             ):
                 cases.append(
                     Case(
@@ -171,7 +178,9 @@ def w7(b: Builder, backends: list[str]) -> list[Case]:
             )
             for n, (folder, url, keep) in fixture.items()
         ]
-        for command, vs in (("check", check), ("migrate", migrate)):
+        folder, url, _ = fixture["ext"]
+        floor = app_start(folder, url)
+        for command, vs in (("check", check + [floor]), ("migrate", migrate + [floor])):
             cases.append(
                 Case(
                     f"w7.{command}.{backend}",
