@@ -90,6 +90,17 @@ def w5(b: Builder, backends: list[str]) -> list[Case]:
     return cases
 
 
+#: The ext's settings with the lock, the ledger, the data-loss guard, the
+#: per-statement limits and per-revision transactions off.
+SAFETY_OFF: dict[str, object] = {
+    "MIGRATE_LOCK": False,
+    "MIGRATE_LOG_TABLE": None,
+    "MIGRATE_DATA_LOSS_GUARD": "off",
+    "MIGRATE_DB_LOCK_TIMEOUT": None,
+    "MIGRATE_TRANSACTION_MODE": "all",
+}
+
+
 def app_start(folder: Path, url: str) -> Variant:
     """The floor of a command on this app: ``flask --help`` loads the app and
     nothing else, and no tool's command can take less (report: floor/FM)."""
@@ -131,6 +142,30 @@ def w6(b: Builder, backends: list[str]) -> list[Case]:
                     )
                 )
             floor = app_start(b.history("ext", revs), b.dbs.url(backend, "w6_floor"))
+            # The ext with every safety off, to tell what safety costs from
+            # what running the revisions costs (report only).
+            bare = b.app(
+                f"hist{revs}_safety_off",
+                "ext",
+                b.sizes["w2_models"],
+                revisions=revs,
+                config=SAFETY_OFF,
+            )
+            for vs, argv, kind in (
+                (up, flask_argv("db", "upgrade"), "up"),
+                (down, flask_argv("db", "downgrade", "base"), "down"),
+            ):
+                name = f"w6_{kind}{revs}_{backend}_bare"
+                template_ = template if kind == "down" else None
+                vs.append(
+                    Variant(
+                        "ext_bare",
+                        bare,
+                        argv,
+                        b.dbs.url(backend, name),
+                        reset=bind(b.dbs.create, backend, name, template_),
+                    )
+                )
             for command, title, vs in (
                 ("upgrade", "`flask db upgrade` base->head", up + [floor]),
                 ("downgrade", "`flask db downgrade base` from head", down + [floor]),
@@ -143,7 +178,10 @@ def w6(b: Builder, backends: list[str]) -> list[Case]:
                         backend,
                         vs,
                         slow=True,
-                        targets=targets,
+                        targets=[
+                            *targets,
+                            Target("ratio", None, "ext_bare", "fm", "safety off/FM"),
+                        ],
                         info={"command": command, "size": revs},
                     )
                 )
