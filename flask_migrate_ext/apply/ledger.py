@@ -229,32 +229,26 @@ class Ledger:
         statements: int,
         checksum: str | None,
         following: tuple[str, str],
-        condition: LockCondition | None,
         defer_flush: bool,
-    ) -> tuple[bool, int | None]:
+    ) -> int:
         """PostgreSQL, in one round trip: record the step ``entry_id`` as
-        applied (:meth:`finish`), check the migration lock (``condition``)
-        and, if it is still ours, write the ``running`` row of the
+        applied (:meth:`finish`) and write the ``running`` row of the
         ``following`` ``(revision, action)``; with ``defer_flush``, the
         transaction's commit does not wait for the disk (see the tracker).
+        The lock is checked when the following revision begins.
 
-        :return: Whether the lock is still ours, and the new row's id.
+        :return: The new row's id.
         """
         key = "finish_and_start_deferred" if defer_flush else "finish_and_start"
-        statement = self._statement(
-            connection, key, condition.sql if condition is not None else "true"
-        )
-        row = self._row(*following)
+        statement = self._statement(connection, key, "")
         params = {
-            **row,
-            **(condition.params if condition is not None else {}),
+            **self._row(*following),
             "entry_id": entry_id,
             "done_statements": statements,
             "done_at": utcnow(),
             "done_checksum": checksum,
         }
-        held, new_id = connection.execute(statement, params).one()[:2]
-        return bool(held), new_id
+        return int(connection.execute(statement, params).scalar_one())
 
     def _statement(
         self, connection: sa.Connection, kind: str, condition: str
@@ -560,10 +554,9 @@ def _combined_sql(
         f" {q('statements')} = :done_statements, {q('partial')} = false,"
         f" {q('finished_at')} = :done_at, {q('error')} = NULL,"
         f" {q('checksum')} = :done_checksum WHERE id = :entry_id RETURNING id),"
-        f" held AS (SELECT ({condition}) AS ok),"
         f" following AS (INSERT INTO {name} ({listed}) SELECT {values}"
-        " FROM held WHERE held.ok RETURNING id)"
-        " SELECT (SELECT ok FROM held), (SELECT id FROM following)"
+        " RETURNING id)"
+        " SELECT (SELECT id FROM following)"
         f"{flush if kind.endswith('deferred') else ''}"
     )
 

@@ -96,11 +96,10 @@ class StepTracker:
         self.lock = lock
         self._condition: LockCondition | None = None
         self._condition_asked = False
-        #: What the statement that wrote a step's "running" row found: the
-        #: lock still ours or not, by ``(revision, action)``.
-        self._verified: dict[tuple[str, str], bool] = {}
-        #: The step's row is to be written together with the lock's check.
+        #: The lock's check, for the first statement begin() sends.
         self._check_in_begin: LockCondition | None = None
+        #: The statements that set the limits and check the lock, by SQL.
+        self._settings_statements: dict[str, sa.TextClause] = {}
         #: end() turns synchronous_commit off (see :meth:`begin`).
         self._flush_in_end = False
 
@@ -160,6 +159,28 @@ class StepTracker:
             # revision costs more than checking a flag.
             sa.event.listen(self.connection, "after_cursor_execute", self._count)
             self._listening = True
+        check = None
+        if self._checks_in_settings():
+            check, self._check_in_begin = self._check_in_begin, None
+        deferred = self.defer_flush and not last
+        # The commit's setting goes with the limits and the lock's check when
+        # a statement is sent for them anyway; else, with rows committed
+        # apart, in the statement end() sends anyway (it counts at commit).
+        self._flush_in_end = (
+            deferred
+            and self._folds_end()
+            and check is None
+            and not self.timeouts.sets_any()
+        )
+        deferred = deferred and not self._flush_in_end
+        also = ["synchronous_commit = off"] if deferred else []
+        if check is not None:
+            if not self._set_and_check(check, also):
+                assert self.lock is not None
+                step_, self.current = self.current, None
+                raise self._stopped(step_, self.lock.lost())
+        else:
+            self.timeouts.apply(self.connection, *also)
         if self.ledger is not None and self.rows_outside:
             key = (self.current.revision, self.current.action)
             entry_id = self._prewritten.pop(key, None)
@@ -173,18 +194,29 @@ class StepTracker:
                 self.ledger.ensure(self.connection, self.applied)
                 self._ledger_ready = True
             self.current.entry_id = self._start_inside(self.ledger, self.current)
-        deferred = self.defer_flush and not last
-        # Said with the limits when they are set anyway; else, with rows
-        # committed apart, by end() in the statement it sends anyway (the
-        # setting counts at commit).
-        self._flush_in_end = (
-            deferred and self._folds_end() and not self.timeouts.sets_any()
-        )
-        deferred = deferred and not self._flush_in_end
-        self.timeouts.apply(
-            self.connection, *(["synchronous_commit = off"] if deferred else [])
-        )
         self._counting = True
+
+    def _checks_in_settings(self) -> bool:
+        """Whether the lock's check rides on the statement begin() sends to
+        set the revision's limits (PostgreSQL, unless the step's own row
+        carries it): sent before the revision's DDL, it is planned and run
+        cheaply, where after DDL every statement is planned anew."""
+        return self.context.dialect.name == "postgresql" and (
+            self.ledger is None or self.rows_outside
+        )
+
+    def _set_and_check(self, condition: LockCondition, also: list[str]) -> bool:
+        """Set the revision's limits and ``also`` (``SET LOCAL``, as
+        ``set_config(..., true)``) and tell whether the lock is still ours,
+        in one statement. :return: Whether the lock is still ours."""
+        settings = self.timeouts.postgresql_settings(also)
+        sql = f"SELECT {condition.sql}" + "".join(
+            f", set_config('{name}', '{value}', true)" for name, value in settings
+        )
+        statement = self._settings_statements.get(sql)
+        if statement is None:
+            statement = self._settings_statements[sql] = sa.text(sql)
+        return bool(self.connection.execute(statement, condition.params).scalar())
 
     def _open_sqlite_transaction(self, ledger: Ledger, entry_id: int) -> None:
         """Open the revision's transaction now, so the DDL after it is rolled
@@ -281,20 +313,17 @@ class StepTracker:
             check()
             return
         action = "upgrade" if step.is_upgrade else "downgrade"
-        verified = self._verified.pop((script.revision, action), None)
         try:
-            if verified is False:
-                assert self.lock is not None
-                raise self.lock.lost()
-            if verified:
-                return  # checked by the statement that wrote the step's row
             # Asked now, while the lock is known to be ours: the statements
             # after this one check it.
             condition = self._lock_condition()
-            if self.ledger is not None and not self.rows_outside:
+            if condition is not None and (
+                self._checks_in_settings()
+                or (self.ledger is not None and not self.rows_outside)
+            ):
+                # Checked in begin(), by the first statement it sends anyway.
                 self._check_in_begin = condition
-                if condition is not None:
-                    return  # checked by the step's own row, in begin()
+                return
             check()
         except LockLostError as error:
             step_ = RunningStep(script.revision, action, script.path)
@@ -375,20 +404,15 @@ class StepTracker:
             )
             self._prewritten[key] = self.ledger.start(self.connection, *key)
             return
-        condition = self._lock_condition()
-        held, entry_id = self.ledger.finish_and_start(
+        entry_id = self.ledger.finish_and_start(
             self.connection,
             current.entry_id,
             current.statements,
             checksum,
             key,
-            condition,
             self._flush_in_end,
         )
-        if condition is not None:
-            self._verified[key] = held
-        if entry_id is not None:
-            self._prewritten[key] = entry_id
+        self._prewritten[key] = entry_id
 
     def stop_counting(self) -> None:
         self._counting = False
@@ -412,6 +436,21 @@ class Timeouts:
         """Whether :meth:`apply` sends anything on PostgreSQL."""
         return self.lock is not None or self.statement is not None
 
+    def postgresql_settings(self, also: t.Sequence[str] = ()) -> list[tuple[str, str]]:
+        """``(name, value)`` of the settings for a revision's transaction on
+        PostgreSQL: ``also`` (``"name = value"``), then the limits (ms)."""
+        settings = [
+            (name.strip(), value.strip())
+            for name, value in (setting.split("=", 1) for setting in also)
+        ]
+        for name, limit in (
+            ("lock_timeout", self.lock),
+            ("statement_timeout", self.statement),
+        ):
+            if limit is not None:
+                settings.append((name, str(int(limit * 1000))))
+        return settings
+
     def apply(self, connection: sa.Connection, *also: str) -> None:
         """Set the limits for the step's transaction on ``connection``.
 
@@ -423,16 +462,10 @@ class Timeouts:
         if dialect == "postgresql":
             # SET LOCAL ends with the transaction: the app's pooled
             # connections never keep it.
-            settings = list(also)
-            for name, value in (
-                ("lock_timeout", self.lock),
-                ("statement_timeout", self.statement),
-            ):
-                if value is not None:
-                    settings.append(f"{name} = {int(value * 1000)}")
+            settings = self.postgresql_settings(also)
             if settings:
                 connection.exec_driver_sql(
-                    "; ".join(f"SET LOCAL {setting}" for setting in settings)
+                    "; ".join(f"SET LOCAL {name} = {value}" for name, value in settings)
                 )
         elif dialect in ("mysql", "mariadb"):
             # Each revision, in one statement: a revision may change them.

@@ -22,8 +22,9 @@ from helpers import ok
 from helpers import write_revision
 
 #: Statements a revision may send besides its own DDL and the version
-#: table's update: PostgreSQL, the limits (``SET LOCAL``) and one ledger
-#: statement (the revision's row, the lock's check and the next row);
+#: table's update: PostgreSQL, one statement setting the limits and checking
+#: the lock (before the DDL) and one ledger statement (the revision's row and
+#: the next one's);
 #: MariaDB, the limits and the ledger's insert (carrying the lock's check)
 #: and update; SQLite, the ledger's three (no lock to check: a file lock).
 EXTRA_PER_REVISION = {"postgresql": 2, "mariadb": 3, "sqlite": 3}
@@ -174,8 +175,9 @@ def test_lock_lost_between_revisions_stops_before_the_next(
     make_app: AppFactory, make_database: t.Callable[[str], str], tmp_path: Path
 ) -> None:
     """PostgreSQL, one transaction per revision: r1 kills the lock's
-    connection itself. The statement that records r1 finds the lock gone:
-    r1 commits, r2 never starts, and the ledger says why."""
+    connection itself. r1 commits; r2's first statement (its limits, with the
+    lock's check) finds the lock gone: r2 never runs, and the ledger says
+    why."""
     url = make_database("postgresql")
     app = make_app(url)
     ok(invoke(app, "init"))
