@@ -79,6 +79,7 @@ class Ledger:
         #: Columns of the table in each database, once looked up.
         self._columns: dict[sa.Engine, frozenset[str]] = {}
         self._statements: dict[tuple[str, str, str], sa.TextClause] = {}
+        self._moves: dict[tuple[int, bool], sa.TextClause] = {}
 
     def ensure(
         self,
@@ -249,6 +250,41 @@ class Ledger:
             "done_checksum": checksum,
         }
         return int(connection.execute(statement, params).scalar_one())
+
+    def finish_start_and_move(
+        self,
+        connection: sa.Connection,
+        entry_id: int,
+        statements: int,
+        checksum: str | None,
+        following: tuple[str, str],
+        defer_flush: bool,
+        version_table: sa.Table,
+        move: tuple[str, str],
+    ) -> tuple[int, int | None]:
+        """PostgreSQL: :meth:`finish_and_start` carried by the step's own
+        version UPDATE (``move``: from one revision to another), in the one
+        statement the step sends anyway.
+
+        :return: The version rows updated, and the new ledger row's id.
+        """
+        key = (id(version_table), defer_flush)
+        statement = self._moves.get(key)
+        if statement is None:
+            statement = self._moves[key] = sa.text(
+                _move_sql(self.table, connection.dialect, version_table, defer_flush)
+            )
+        params = {
+            **self._row(*following),
+            "entry_id": entry_id,
+            "done_statements": statements,
+            "done_at": utcnow(),
+            "done_checksum": checksum,
+            "fmx_from": move[0],
+            "fmx_to": move[1],
+        }
+        rows = connection.execute(statement, params).all()
+        return len(rows), (rows[0][0] if rows else None)
 
     def _statement(
         self, connection: sa.Connection, kind: str, condition: str
@@ -558,6 +594,25 @@ def _combined_sql(
         " RETURNING id)"
         " SELECT (SELECT id FROM following)"
         f"{flush if kind.endswith('deferred') else ''}"
+    )
+
+
+def _move_sql(
+    table: sa.Table, dialect: sa.Dialect, version_table: sa.Table, deferred: bool
+) -> str:
+    """The SQL of :meth:`Ledger.finish_start_and_move`: the ledger's writes
+    as data-modifying ``WITH`` parts of the version table's UPDATE, whose
+    ``RETURNING`` gives the new row's id (no row: the version row was not
+    there)."""
+    head = _combined_sql(table, dialect, "finish_and_start", "")
+    ctes = head[: head.index(" SELECT (SELECT id FROM following)")]
+    preparer = dialect.identifier_preparer
+    name = preparer.format_table(version_table)
+    column = preparer.quote("version_num")
+    flush = ", set_config('synchronous_commit', 'off', true)" if deferred else ""
+    return (
+        f"{ctes} UPDATE {name} SET {column} = :fmx_to WHERE {column} = :fmx_from"
+        f" RETURNING (SELECT id FROM following){flush}"
     )
 
 

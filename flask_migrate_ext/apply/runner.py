@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 
 from ..report import report
 from ..scripts import graph
+from ..scripts import version_writes
 from ..state import running
 from . import dataloss
 from .failures import expected_versions
@@ -204,6 +205,7 @@ def run(
                 )
         if not sql:
             _guard_data_loss(script, action, destination, settings)
+        version_writes.install()
         for attempt in itertools.count(1):
             try:
                 with (

@@ -96,6 +96,11 @@ class StepTracker:
         self.lock = lock
         self._condition: LockCondition | None = None
         self._condition_asked = False
+        #: The ledger's writes at the end of the current step, left to the
+        #: version table's UPDATE to carry (see :meth:`update_version`).
+        self._pending: tuple[RunningStep, str | None, tuple[str, str]] | None = None
+        #: Alembic's version UPDATE, with bound parameters (built once).
+        self._version_update: sa.Update | None = None
         #: The lock's check, for the first statement begin() sends.
         self._check_in_begin: LockCondition | None = None
         #: The statements that set the limits and check the lock, by SQL.
@@ -384,7 +389,59 @@ class StepTracker:
             else:
                 assert following is not None
                 action = "upgrade" if following.is_upgrade else "downgrade"
-                self._write_following(current, checksum, (script.revision, action))
+                key = (script.revision, action)
+                if self._folds_end():
+                    # Sent with the version table's UPDATE, which comes next.
+                    self._pending = (current, checksum, key)
+                else:
+                    self._write_following(current, checksum, key)
+        # The step stays current until its version rows are written
+        # (after_version): a failure there is the step's.
+
+    def update_version(self, context: MigrationContext, from_: str, to_: str) -> int:
+        """Alembic's version UPDATE for the step that just ran (see
+        :mod:`..scripts.version_writes`): with bound parameters, and on
+        PostgreSQL with the ledger's writes :meth:`end` left to it, in one
+        statement. :return: The version rows updated."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            if self._version_update is None:
+                version = context._version
+                self._version_update = (
+                    version.update()
+                    .values(version_num=sa.bindparam("fmx_to"))
+                    .where(version.c.version_num == sa.bindparam("fmx_from"))
+                )
+            result = self.connection.execute(
+                self._version_update, {"fmx_from": from_, "fmx_to": to_}
+            )
+            return int(result.rowcount)
+        assert self.ledger is not None
+        current, checksum, key = pending
+        assert current.entry_id is not None
+        found, entry_id = self.ledger.finish_start_and_move(
+            self.connection,
+            current.entry_id,
+            current.statements,
+            checksum,
+            key,
+            self._flush_in_end,
+            context._version,
+            (from_, to_),
+        )
+        if found == 1:
+            assert entry_id is not None
+            self._prewritten[key] = entry_id
+        return found
+
+    def after_version(self, context: MigrationContext) -> None:
+        """The step's version rows are written: the ledger's writes that no
+        version UPDATE carried (a step that only adds or removes a branch's
+        row) are sent now, still in the step's transaction."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            current, checksum, key = pending
+            self._write_following(current, checksum, key)
         self.current = None
 
     def _write_following(
@@ -499,6 +556,12 @@ class TrackedStep:
 
     def __getattr__(self, name: str) -> t.Any:
         return getattr(self._step, name)
+
+    @property
+    def fmx_version_writer(self) -> StepTracker:
+        """Who writes this step's version row (see
+        :mod:`..scripts.version_writes`)."""
+        return self._tracker
 
     def __str__(self) -> str:
         return str(self._step)
