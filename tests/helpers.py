@@ -361,3 +361,19 @@ def on_terminal(
     code = process.wait(timeout=30)
     os.close(leader)
     return code, seen.decode(errors="replace")
+
+
+def ledger_rows(url: str) -> list[tuple[str, str, str]]:
+    """``(revision, action, status)`` of each ledger row, oldest first."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT revision, action, status FROM flask_migrate_ext_log"
+                    " ORDER BY id"
+                )
+            )
+            return [(row[0], row[1], row[2]) for row in rows]
+    finally:
+        engine.dispose()

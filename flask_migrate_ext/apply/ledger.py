@@ -242,14 +242,25 @@ class Ledger:
         """
         key = "finish_and_start_deferred" if defer_flush else "finish_and_start"
         statement = self._statement(connection, key, "")
-        params = {
+        params = self._handover(entry_id, statements, checksum, following)
+        return int(connection.execute(statement, params).scalar_one())
+
+    def _handover(
+        self,
+        entry_id: int,
+        statements: int,
+        checksum: str | None,
+        following: tuple[str, str],
+    ) -> dict[str, t.Any]:
+        """The parameters of a statement that records step ``entry_id`` as
+        applied and writes the ``running`` row of ``following``."""
+        return {
             **self._row(*following),
             "entry_id": entry_id,
             "done_statements": statements,
             "done_at": utcnow(),
             "done_checksum": checksum,
         }
-        return int(connection.execute(statement, params).scalar_one())
 
     def finish_start_and_move(
         self,
@@ -274,15 +285,8 @@ class Ledger:
             statement = self._moves[key] = sa.text(
                 _move_sql(self.table, connection.dialect, version_table, defer_flush)
             )
-        params = {
-            **self._row(*following),
-            "entry_id": entry_id,
-            "done_statements": statements,
-            "done_at": utcnow(),
-            "done_checksum": checksum,
-            "fmx_from": move[0],
-            "fmx_to": move[1],
-        }
+        params = self._handover(entry_id, statements, checksum, following)
+        params.update(fmx_from=move[0], fmx_to=move[1])
         rows = connection.execute(statement, params).all()
         return len(rows), (rows[0][0] if rows else None)
 

@@ -404,6 +404,13 @@ class StepTracker:
         PostgreSQL with the ledger's writes :meth:`end` left to it, in one
         statement. :return: The version rows updated."""
         pending, self._pending = self._pending, None
+        if pending is not None and self.connection.get_execution_options().get(
+            "schema_translate_map"
+        ):
+            # The map moves Alembic's version table (a Table); it would not
+            # move it in the SQL text the ledger's statement is made of.
+            self._write_following(*pending)
+            pending = None
         if pending is None:
             if self._version_update is None:
                 version = context._version

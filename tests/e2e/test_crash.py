@@ -23,6 +23,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from helpers import invoke
+from helpers import ledger_rows
 from helpers import ok
 from helpers import table_names
 from helpers import version_rows
@@ -59,21 +60,6 @@ if os.environ.get("{MARK_VAR}"):
     time.sleep(60)
 op.add_column("t_one", sa.Column("x", sa.Integer))
 """
-
-
-def ledger_rows(url: str) -> list[tuple[str, str, str]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT revision, action, status FROM flask_migrate_ext_log"
-                    " ORDER BY id"
-                )
-            )
-            return [(row[0], row[1], row[2]) for row in rows]
-    finally:
-        engine.dispose()
 
 
 def columns(url: str, table: str) -> set[str]:
