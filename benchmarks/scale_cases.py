@@ -142,30 +142,35 @@ def w6(b: Builder, backends: list[str]) -> list[Case]:
                     )
                 )
             floor = app_start(b.history("ext", revs), b.dbs.url(backend, "w6_floor"))
-            # The ext with every safety off, to tell what safety costs from
-            # what running the revisions costs (report only).
-            bare = b.app(
-                f"hist{revs}_safety_off",
-                "ext",
-                b.sizes["w2_models"],
-                revisions=revs,
-                config=SAFETY_OFF,
-            )
-            for vs, argv, kind in (
-                (up, flask_argv("db", "upgrade"), "up"),
-                (down, flask_argv("db", "downgrade", "base"), "down"),
+            # The ext with every safety off, and with only one transaction
+            # per revision on, to tell what each costs from what running the
+            # revisions costs (report only).
+            for variant, config in (
+                ("ext_bare", SAFETY_OFF),
+                ("ext_txn", {**SAFETY_OFF, "MIGRATE_TRANSACTION_MODE": "per-revision"}),
             ):
-                name = f"w6_{kind}{revs}_{backend}_bare"
-                template_ = template if kind == "down" else None
-                vs.append(
-                    Variant(
-                        "ext_bare",
-                        bare,
-                        argv,
-                        b.dbs.url(backend, name),
-                        reset=bind(b.dbs.create, backend, name, template_),
-                    )
+                folder = b.app(
+                    f"hist{revs}_{variant}",
+                    "ext",
+                    b.sizes["w2_models"],
+                    revisions=revs,
+                    config=config,
                 )
+                for vs, argv, kind in (
+                    (up, flask_argv("db", "upgrade"), "up"),
+                    (down, flask_argv("db", "downgrade", "base"), "down"),
+                ):
+                    name = f"w6_{kind}{revs}_{backend}_{variant}"
+                    template_ = template if kind == "down" else None
+                    vs.append(
+                        Variant(
+                            variant,
+                            folder,
+                            argv,
+                            b.dbs.url(backend, name),
+                            reset=bind(b.dbs.create, backend, name, template_),
+                        )
+                    )
             for command, title, vs in (
                 ("upgrade", "`flask db upgrade` base->head", up + [floor]),
                 ("downgrade", "`flask db downgrade base` from head", down + [floor]),
@@ -181,6 +186,9 @@ def w6(b: Builder, backends: list[str]) -> list[Case]:
                         targets=[
                             *targets,
                             Target("ratio", None, "ext_bare", "fm", "safety off/FM"),
+                            Target(
+                                "ratio", None, "ext_txn", "fm", "transactions only/FM"
+                            ),
                         ],
                         info={"command": command, "size": revs},
                     )
