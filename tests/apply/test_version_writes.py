@@ -6,6 +6,7 @@ revision, and Alembic's own error when the version row is not there."""
 from __future__ import annotations
 
 import collections
+import os
 import typing as t
 from pathlib import Path
 
@@ -162,3 +163,40 @@ def test_a_schema_translate_map_moves_the_version_row_as_alembic_does(
             )
     finally:
         engine.dispose()
+
+
+def test_the_shortcut_for_deleting_a_branch_answers_as_alembic(
+    tmp_path: Path,
+) -> None:
+    """For every downgrade step and every set of up to two heads holding its
+    revision (branches, a merge, a dependency, two bases), a tracked step
+    says what Alembic's step says."""
+    from alembic.runtime.migration import RevisionStep
+    from alembic.script import ScriptDirectory
+
+    from flask_migrate_ext.apply.tracking import TrackedStep
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    write_revision(versions, "a", None, "pass", "pass")
+    write_revision(versions, "b1", "a", "pass", "pass")
+    write_revision(versions, "b2", "a", "pass", "pass")
+    write_revision(versions, "m", ("b1", "b2"), "pass", "pass")
+    write_revision(versions, "c", "m", "pass", "pass")
+    write_revision(versions, "d", "c", "pass", "pass", depends_on="b2")
+    write_revision(versions, "x", None, "pass", "pass")  # a second base
+    script = ScriptDirectory(
+        os.fspath(tmp_path), version_locations=[os.fspath(versions)]
+    )
+    revisions = [r.revision for r in script.walk_revisions()]
+    asked = 0
+    for name in revisions:
+        step = RevisionStep(script.revision_map, script.get_revision(name), False)
+        tracked = TrackedStep(step, t.cast(t.Any, None))
+        for other in [None, *revisions]:
+            heads = {name} if other is None else {name, other}
+            assert tracked.should_delete_branch(heads) == step.should_delete_branch(
+                heads
+            ), (name, heads)
+            asked += 1
+    assert asked == len(revisions) * (len(revisions) + 1)
