@@ -363,17 +363,14 @@ def on_terminal(
     return code, seen.decode(errors="replace")
 
 
-def ledger_rows(url: str) -> list[tuple[str, str, str]]:
-    """``(revision, action, status)`` of each ledger row, oldest first."""
+def ledger_rows(url: str, columns: str = "revision, action, status") -> list[t.Any]:
+    """``columns`` of each ledger row (a tuple each), oldest first."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.text(
-                    "SELECT revision, action, status FROM flask_migrate_ext_log"
-                    " ORDER BY id"
-                )
+                sa.text(f"SELECT {columns} FROM flask_migrate_ext_log ORDER BY id")
             )
-            return [(row[0], row[1], row[2]) for row in rows]
+            return [tuple(row) for row in rows]
     finally:
         engine.dispose()

@@ -16,6 +16,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_migrate_ext import ExitCode
 from flask_migrate_ext import Migrate
 from helpers import invoke
+from helpers import ledger_rows
 from helpers import table_names
 from helpers import version_rows
 from helpers import write_revision
@@ -46,18 +47,8 @@ def make_project(url: str, tmp_path: Path, **config: object) -> Flask:
 
 
 def ledger(url: str) -> list[tuple[str, str, str, bool, int]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT revision, action, status, partial, statements"
-                    " FROM flask_migrate_ext_log ORDER BY id"
-                )
-            )
-            return [(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
-    finally:
-        engine.dispose()
+    columns = "revision, action, status, partial, statements"
+    return [(r[0], r[1], r[2], bool(r[3]), r[4]) for r in ledger_rows(url, columns)]
 
 
 @pytest.fixture

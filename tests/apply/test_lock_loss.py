@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask_migrate_ext import ExitCode
 from helpers import flask_process
 from helpers import flask_with_url as flask
+from helpers import ledger_rows
 from helpers import table_names
 from helpers import version_rows
 from helpers import write_revision
@@ -91,18 +92,7 @@ def _sleeping(admin: sa.Connection, backend: str, database: str) -> bool:
 
 
 def _ledger(url: str) -> list[tuple[str, str, str | None]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT revision, status, error FROM flask_migrate_ext_log"
-                    " ORDER BY id"
-                )
-            )
-            return [tuple(row) for row in rows]  # type: ignore[misc]
-    finally:
-        engine.dispose()
+    return ledger_rows(url, "revision, status, error")
 
 
 def _kill_lock_connection_during_r1(
