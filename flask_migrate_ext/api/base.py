@@ -14,7 +14,8 @@ from alembic.script import ScriptDirectory
 
 from .. import errors
 from ..apply.ledger import Ledger
-from ..apply.ledger import LockProbe
+from ..apply.ledger_checks import check_clean
+from ..apply.ledger_checks import LockProbe
 from ..apply.ledger_rows import ledger_table
 from ..apply.leftovers import inspector
 from ..apply.lock import control_engine
@@ -136,7 +137,7 @@ def _run_settings(
     """Settings for one run: arguments first, then app config, then defaults."""
     # The runner only for commands that run: not for current, check, history...
     from ..apply.runner import RunSettings
-    from ..apply.tracking import Timeouts
+    from ..apply.timeouts import Timeouts
 
     settings = current_settings()
     return RunSettings(
@@ -206,7 +207,8 @@ def _check_ledgers(
             probe = "held"
         elif settings.lock is not False:
             probe = functools.partial(is_held, target, mode)
-        ledger.check_clean(
+        check_clean(
+            ledger,
             target.engine,
             target.name,
             state.command,

@@ -21,8 +21,8 @@ from ..errors import short_statement
 from ..report import report
 from . import blocking
 from .ledger import Ledger
-from .tracking import failure_location
-from .tracking import statement_kinds
+from .statements import failure_location
+from .statements import statement_kinds
 from .tracking import StepTracker
 
 if t.TYPE_CHECKING:

@@ -13,7 +13,7 @@ connection.
 A row still ``running`` whose process is gone (``kill -9``, a lost node) is a
 run that was cut off. Where DDL is not transactional it blocks like a partial
 failure; elsewhere its transaction was rolled back, which is said once and
-recorded as ``crashed``.
+recorded as ``crashed`` (:mod:`.ledger_checks`).
 
 Each applied revision's row holds the checksum of its script
 (:mod:`flask_migrate_ext.scripts.checksum`) and the tool's version, so
@@ -26,7 +26,6 @@ rows without a checksum: known, never an error.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 import os
@@ -35,9 +34,7 @@ import typing as t
 
 import sqlalchemy as sa
 
-from ..errors import PartiallyAppliedError
 from ..errors import SettingsError
-from ..report import report
 from ..scripts.checksum import script_checksum
 from .ledger_rows import APPLYING
 from .ledger_rows import Entry
@@ -47,6 +44,8 @@ from .ledger_rows import REMOVING
 from .ledger_rows import RunningStep
 from .ledger_rows import Status
 from .ledger_rows import utcnow
+from .ledger_sql import handover_sql
+from .ledger_sql import start_if_sql
 
 if t.TYPE_CHECKING:
     from .lock import LockCondition
@@ -56,13 +55,6 @@ if t.TYPE_CHECKING:
 _REQUIRED = ("id", "revision", "action", "status")
 #: Columns added since the first version, added to older tables on the next run.
 _ADDED = ("checksum", "tool_version")
-
-
-#: How to tell whether the process of a ``running`` row is still at work:
-#: ``"held"`` when the caller holds the migration lock itself (nobody else
-#: runs), a function telling whether anyone holds the lock now, or ``None``
-#: when the lock is off (only a process on this host can be checked).
-LockProbe = t.Literal["held"] | t.Callable[[], bool] | None
 
 
 class Ledger:
@@ -78,8 +70,8 @@ class Ledger:
         self._tool_version = (tool_version or package_version())[:32]
         #: Columns of the table in each database, once looked up.
         self._columns: dict[sa.Engine, frozenset[str]] = {}
-        self._statements: dict[tuple[str, str, str], sa.TextClause] = {}
-        self._moves: dict[tuple[int, bool], sa.TextClause] = {}
+        #: The statements of :mod:`.ledger_sql`, built once each.
+        self._statements: dict[tuple[t.Any, ...], sa.TextClause] = {}
 
     def ensure(
         self,
@@ -217,7 +209,10 @@ class Ledger:
         """:meth:`start`, in the same statement as the lock's check: None,
         and no row, when the migration lock is no longer ours."""
         row = self._row(revision, action)
-        statement = self._statement(connection, "start", condition.sql)
+        statement = self._statement(
+            ("start", connection.dialect.name, condition.sql),
+            lambda: start_if_sql(self.table, connection.dialect, condition.sql),
+        )
         result = connection.execute(statement, {**row, **condition.params})
         if connection.dialect.name == "postgresql":
             return result.scalar()
@@ -240,8 +235,10 @@ class Ledger:
 
         :return: The new row's id.
         """
-        key = "finish_and_start_deferred" if defer_flush else "finish_and_start"
-        statement = self._statement(connection, key, "")
+        statement = self._statement(
+            ("handover", connection.dialect.name, defer_flush),
+            lambda: handover_sql(self.table, connection.dialect, defer_flush),
+        )
         params = self._handover(entry_id, statements, checksum, following)
         return int(connection.execute(statement, params).scalar_one())
 
@@ -279,27 +276,24 @@ class Ledger:
 
         :return: The version rows updated, and the new ledger row's id.
         """
-        key = (id(version_table), defer_flush)
-        statement = self._moves.get(key)
-        if statement is None:
-            statement = self._moves[key] = sa.text(
-                _move_sql(self.table, connection.dialect, version_table, defer_flush)
-            )
+        statement = self._statement(
+            ("handover", connection.dialect.name, defer_flush, version_table),
+            lambda: handover_sql(
+                self.table, connection.dialect, defer_flush, version_table
+            ),
+        )
         params = self._handover(entry_id, statements, checksum, following)
         params.update(fmx_from=move[0], fmx_to=move[1])
         rows = connection.execute(statement, params).all()
         return len(rows), (rows[0][0] if rows else None)
 
     def _statement(
-        self, connection: sa.Connection, kind: str, condition: str
+        self, key: tuple[t.Any, ...], build: t.Callable[[], str]
     ) -> sa.TextClause:
-        """The statements that carry the lock's check, built once each."""
-        key = (connection.dialect.name, kind, condition)
+        """The statement ``key`` names, built by ``build`` the first time."""
         found = self._statements.get(key)
         if found is None:
-            found = self._statements[key] = sa.text(
-                _combined_sql(self.table, connection.dialect, kind, condition)
-            )
+            found = self._statements[key] = sa.text(build())
         return found
 
     def record(
@@ -446,231 +440,3 @@ class Ledger:
             query = query.where(open_)
         rows = connection.execute(query.order_by(c.id))
         return [Entry(**row._mapping) for row in rows]
-
-    def examine(self, connection: sa.Connection, probe: LockProbe) -> list[Entry]:
-        """The unsettled rows (see :meth:`entries`), oldest first, with the
-        runs that were cut off marked.
-
-        A ``running`` row whose process is gone was cut off. Where DDL is not
-        transactional its changes may be left behind (``partial``);
-        elsewhere they were rolled back with its transaction.
-        """
-        entries = self.entries(connection, unsettled=True)
-        cut = {entry.id for entry in entries if _is_cut_off(entry, probe)}
-        if cut and callable(probe):
-            # The lock was free when asked: a run that ended between the read
-            # and the question recorded its end first, so read the rows again
-            # (in a new transaction: MySQL would show the same snapshot).
-            connection.rollback()
-            c = self.table.c
-            cut &= set(
-                connection.execute(
-                    sa.select(c.id).where(c.id.in_(cut), c.status == "running")
-                ).scalars()
-            )
-        if not cut:
-            return entries
-        left = not rolls_back_ddl(connection.dialect)
-        return [
-            dataclasses.replace(entry, cut_off=True, partial=entry.partial or left)
-            if entry.id in cut
-            else entry
-            for entry in entries
-        ]
-
-    def needing_attention(
-        self, connection: sa.Connection, probe: LockProbe = "held"
-    ) -> list[Entry]:
-        """Runs that may have left a revision partially applied."""
-        return [
-            entry for entry in self.examine(connection, probe) if entry.needs_attention
-        ]
-
-    def check_clean(
-        self,
-        engine: sa.Engine,
-        database: str,
-        command: str,
-        *,
-        probe: LockProbe = "held",
-        mark: bool = True,
-        inspect: t.Callable[[Entry], t.Sequence[str]] | None = None,
-    ) -> None:
-        """Refuse to go on while a revision may be partially applied.
-
-        Runs cut off where their transaction was rolled back are said once:
-        with ``mark``, they are recorded as ``crashed`` and not said again.
-
-        :param probe: See :data:`LockProbe`.
-        :param inspect: Says what a revision left behind, one line a finding.
-        """
-        with engine.connect() as connection:
-            entries = self.examine(connection, probe)
-            stuck = [entry for entry in entries if entry.needs_attention]
-            crashed = [e for e in entries if e.cut_off and not e.needs_attention]
-            if crashed:
-                _report_rolled_back(crashed, connection.dialect, database)
-                if mark:
-                    self.mark_crashed(connection, [entry.id for entry in crashed])
-                    connection.commit()
-        if not stuck:
-            return
-        entry = stuck[-1]
-        where = f" in database {database!r}" if database else ""
-        findings = list(inspect(entry)) if inspect is not None else []
-        found = "".join(f"\n  {line}" for line in findings)
-        if found:
-            found = (
-                f"\nWhat {entry.revision}'s {entry.action}() changes, as the"
-                f" database has it now:{found}\n"
-            )
-        else:
-            found = " "
-        raise PartiallyAppliedError(
-            f"The {entry.describe()}{where}, and {_name(engine.dialect)} cannot"
-            f" roll back DDL, so it may be partially applied.{found}Check the"
-            f" schema, then run 'flask {command} resolve {entry.revision}"
-            f" --rolled-back' (after undoing its changes) or 'flask {command}"
-            f" resolve {entry.revision} --applied' (after completing them).",
-            entries=stuck,
-        )
-
-    def mark_crashed(self, connection: sa.Connection, ids: t.Sequence[int]) -> None:
-        """Record runs that were cut off and rolled back as ``crashed``."""
-        c = self.table.c
-        connection.execute(
-            self.table.update()
-            .where(c.id.in_(ids), c.status == "running")
-            .values(status="crashed", finished_at=utcnow())
-        )
-
-    def resolve(
-        self, connection: sa.Connection, revision: str, probe: LockProbe = "held"
-    ) -> list[Entry]:
-        """Mark the runs of ``revision`` that need attention as resolved."""
-        stuck = [
-            entry
-            for entry in self.needing_attention(connection, probe)
-            if entry.revision == revision
-        ]
-        for entry in stuck:
-            connection.execute(
-                self.table.update()
-                .where(self.table.c.id == entry.id)
-                .values(status="resolved", finished_at=utcnow())
-            )
-        return stuck
-
-
-def _combined_sql(
-    table: sa.Table, dialect: sa.Dialect, kind: str, condition: str
-) -> str:
-    """The SQL of :meth:`Ledger.start_if` (``kind="start"``) or
-    :meth:`Ledger.finish_and_start` (PostgreSQL: a data-modifying ``WITH``)."""
-    preparer = dialect.identifier_preparer
-    name = preparer.format_table(table)
-    columns = [c.name for c in table.c if c.name != "id"]
-    listed = ", ".join(preparer.quote(column) for column in columns)
-    if dialect.name == "postgresql":
-        # Typed: a parameter selected into a row would be taken for text.
-        values = ", ".join(
-            f"CAST(:{c.name} AS {c.type.compile(dialect)})"
-            for c in table.c
-            if c.name != "id"
-        )
-    else:
-        values = ", ".join(f":{column}" for column in columns)
-    if kind == "start":
-        returning = " RETURNING id" if dialect.name == "postgresql" else ""
-        source = "" if dialect.name == "postgresql" else " FROM DUAL"
-        return (
-            f"INSERT INTO {name} ({listed}) SELECT {values}{source}"
-            f" WHERE {condition}{returning}"
-        )
-    q = preparer.quote
-    flush = ", set_config('synchronous_commit', 'off', true)"
-    return (
-        f"WITH done AS (UPDATE {name} SET {q('status')} = 'applied',"
-        f" {q('statements')} = :done_statements, {q('partial')} = false,"
-        f" {q('finished_at')} = :done_at, {q('error')} = NULL,"
-        f" {q('checksum')} = :done_checksum WHERE id = :entry_id RETURNING id),"
-        f" following AS (INSERT INTO {name} ({listed}) SELECT {values}"
-        " RETURNING id)"
-        " SELECT (SELECT id FROM following)"
-        f"{flush if kind.endswith('deferred') else ''}"
-    )
-
-
-def _move_sql(
-    table: sa.Table, dialect: sa.Dialect, version_table: sa.Table, deferred: bool
-) -> str:
-    """The SQL of :meth:`Ledger.finish_start_and_move`: the ledger's writes
-    as data-modifying ``WITH`` parts of the version table's UPDATE, whose
-    ``RETURNING`` gives the new row's id (no row: the version row was not
-    there)."""
-    head = _combined_sql(table, dialect, "finish_and_start", "")
-    ctes = head[: head.index(" SELECT (SELECT id FROM following)")]
-    preparer = dialect.identifier_preparer
-    name = preparer.format_table(version_table)
-    column = preparer.quote("version_num")
-    flush = ", set_config('synchronous_commit', 'off', true)" if deferred else ""
-    return (
-        f"{ctes} UPDATE {name} SET {column} = :fmx_to WHERE {column} = :fmx_from"
-        f" RETURNING (SELECT id FROM following){flush}"
-    )
-
-
-def rolls_back_ddl(dialect: sa.Dialect) -> bool:
-    """Whether a revision cut off on this database was rolled back whole.
-
-    SQLite counts: the ledger's row opens each revision's transaction, and
-    the DDL after it is rolled back with it (see the runner).
-    """
-    from alembic.ddl.impl import DefaultImpl
-
-    if dialect.name == "sqlite":
-        return True
-    return bool(DefaultImpl.get_by_dialect(dialect).transactional_ddl)
-
-
-def _name(dialect: sa.Dialect) -> str:
-    if dialect.name in ("mysql", "mariadb"):
-        return "MariaDB" if getattr(dialect, "is_mariadb", False) else "MySQL"
-    return {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(
-        dialect.name, "the database"
-    )
-
-
-def _report_rolled_back(
-    entries: t.Sequence[Entry], dialect: sa.Dialect, database: str
-) -> None:
-    where = f" in database {database!r}" if database else ""
-    for entry in entries:
-        report(
-            f"The {entry.action} of {entry.revision} by {entry.process} was cut"
-            f" off{where}; {_name(dialect)} rolled it back."
-        )
-
-
-def _is_cut_off(entry: Entry, probe: LockProbe) -> bool:
-    """Whether ``entry`` is a run whose process stopped without recording an end."""
-    if entry.status != "running":
-        return False
-    here = entry.pid is not None and entry.host == socket.gethostname()[:255]
-    if here and not _process_exists(t.cast(int, entry.pid)):
-        return True
-    if probe == "held":
-        return True
-    if probe is None:
-        return not here
-    return not probe()
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's process, or a platform that cannot tell
-    return True

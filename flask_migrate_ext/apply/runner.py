@@ -24,6 +24,7 @@ from ..scripts import graph
 from ..scripts import version_writes
 from ..state import running
 from . import dataloss
+from . import ledger_checks
 from .failures import expected_versions
 from .failures import handle_failure
 from .failures import others_after_failure
@@ -33,7 +34,7 @@ from .failures import rolls_back_ddl
 from .interrupt import cancellable
 from .interrupt import server_canceller
 from .ledger import Ledger
-from .ledger import LockProbe
+from .ledger_checks import LockProbe
 from .ledger_rows import DEFAULT_TABLE
 from .ledger_rows import ledger_table
 from .leftovers import inspector
@@ -46,8 +47,8 @@ from .progress_emitter import RunProgress
 from .results import Action as Action
 from .results import RunResult as RunResult
 from .results import Step as Step
+from .timeouts import Timeouts
 from .tracking import StepTracker
-from .tracking import Timeouts
 
 if t.TYPE_CHECKING:
     from alembic.config import Config
@@ -196,7 +197,8 @@ def run(
         held.extend([lock] if lock is not None else [])
         if ledger is not None and action != "stamp":
             for target in settings.targets:
-                ledger.check_clean(
+                ledger_checks.check_clean(
+                    ledger,
                     target.engine,
                     target.name,
                     settings.command,
@@ -271,7 +273,7 @@ def resolve(
         for target in settings.targets:
             with target.engine.begin() as connection:
                 probe: LockProbe = "held" if settings.lock else None
-                if ledger.resolve(connection, revision, probe):
+                if ledger_checks.resolve(ledger, connection, revision, probe):
                     resolved.append(target.name)
         if resolved and applied:
             held = dataclasses.replace(settings, lock=False)

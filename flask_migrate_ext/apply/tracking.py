@@ -10,10 +10,6 @@ transaction as the revision's own statements and the version table update.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import linecache
-import re
-import traceback
 import typing as t
 
 import sqlalchemy as sa
@@ -21,6 +17,8 @@ import sqlalchemy as sa
 from ..errors import LockLostError
 from ..scripts.checksum import script_checksum
 from .ledger_rows import RunningStep
+from .statements import is_ddl
+from .timeouts import Timeouts
 
 if t.TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -178,12 +176,10 @@ class StepTracker:
             and not self.timeouts.sets_any()
         )
         deferred = deferred and not self._flush_in_end
-        also = ["synchronous_commit = off"] if deferred else []
+        also = [("synchronous_commit", "off")] if deferred else []
         if check is not None:
             if not self._set_and_check(check, also):
-                assert self.lock is not None
-                step_, self.current = self.current, None
-                raise self._stopped(step_, self.lock.lost())
+                raise self._lost_before(self.current)
         else:
             self.timeouts.apply(self.connection, *also)
         if self.ledger is not None and self.rows_outside:
@@ -210,7 +206,9 @@ class StepTracker:
             self.ledger is None or self.rows_outside
         )
 
-    def _set_and_check(self, condition: LockCondition, also: list[str]) -> bool:
+    def _set_and_check(
+        self, condition: LockCondition, also: list[tuple[str, str]]
+    ) -> bool:
         """Set the revision's limits and ``also`` (``SET LOCAL``, as
         ``set_config(..., true)``) and tell whether the lock is still ours,
         in one statement. :return: Whether the lock is still ours."""
@@ -247,10 +245,7 @@ class StepTracker:
             self.connection, step.revision, step.action, condition
         )
         if entry_id is None:
-            assert self.lock is not None
-            self.current = None
-            self._counting = False
-            raise self._stopped(step, self.lock.lost())
+            raise self._lost_before(step)
         return entry_id
 
     def _folds_end(self) -> bool:
@@ -333,6 +328,14 @@ class StepTracker:
         except LockLostError as error:
             step_ = RunningStep(script.revision, action, script.path)
             raise self._stopped(step_, error) from None
+
+    def _lost_before(self, step: RunningStep) -> LockLostError:
+        """The lock's check in :meth:`begin` found it lost: ``step`` is not
+        run (see :meth:`_stopped`)."""
+        assert self.lock is not None
+        self.current = None
+        self._counting = False
+        return self._stopped(step, self.lock.lost())
 
     def _stopped(self, step: RunningStep, error: LockLostError) -> LockLostError:
         """The run stops before ``step``: kept for :meth:`record_lock_loss`."""
@@ -447,8 +450,7 @@ class StepTracker:
         row) are sent now, still in the step's transaction."""
         pending, self._pending = self._pending, None
         if pending is not None:
-            current, checksum, key = pending
-            self._write_following(current, checksum, key)
+            self._write_following(*pending)
         self.current = None
 
     def _write_following(
@@ -480,70 +482,6 @@ class StepTracker:
 
     def stop_counting(self) -> None:
         self._counting = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Timeouts:
-    """Server-side limits for the statements of each revision (seconds).
-
-    ``lock`` bounds how long a statement waits for a table lock, so a
-    migration queued behind a long transaction fails instead of stalling
-    every query on that table; ``statement`` bounds each statement.
-    """
-
-    lock: float | None = None
-    statement: float | None = None
-    #: Tries after a lock timeout, when nothing of the revision stayed.
-    retries: int = 0
-
-    def sets_any(self) -> bool:
-        """Whether :meth:`apply` sends anything on PostgreSQL."""
-        return self.lock is not None or self.statement is not None
-
-    def postgresql_settings(self, also: t.Sequence[str] = ()) -> list[tuple[str, str]]:
-        """``(name, value)`` of the settings for a revision's transaction on
-        PostgreSQL: ``also`` (``"name = value"``), then the limits (ms)."""
-        settings = [
-            (name.strip(), value.strip())
-            for name, value in (setting.split("=", 1) for setting in also)
-        ]
-        for name, limit in (
-            ("lock_timeout", self.lock),
-            ("statement_timeout", self.statement),
-        ):
-            if limit is not None:
-                settings.append((name, str(int(limit * 1000))))
-        return settings
-
-    def apply(self, connection: sa.Connection, *also: str) -> None:
-        """Set the limits for the step's transaction on ``connection``.
-
-        :param also: More ``SET LOCAL`` settings (``name = value``) for the
-            same transaction on PostgreSQL, sent with the limits in one round
-            trip.
-        """
-        dialect = connection.dialect.name
-        if dialect == "postgresql":
-            # SET LOCAL ends with the transaction: the app's pooled
-            # connections never keep it.
-            settings = self.postgresql_settings(also)
-            if settings:
-                connection.exec_driver_sql(
-                    "; ".join(f"SET LOCAL {name} = {value}" for name, value in settings)
-                )
-        elif dialect in ("mysql", "mariadb"):
-            # Each revision, in one statement: a revision may change them.
-            assignments = []
-            if self.lock is not None:
-                seconds = max(1, int(self.lock))
-                assignments.append(f"SESSION lock_wait_timeout = {seconds}")
-                assignments.append(f"SESSION innodb_lock_wait_timeout = {seconds}")
-            if self.statement is not None and connection.dialect.is_mariadb:  # type: ignore[attr-defined]
-                assignments.append(
-                    f"SESSION max_statement_time = {float(self.statement)}"
-                )
-            if assignments:
-                connection.exec_driver_sql(f"SET {', '.join(assignments)}")
 
 
 class TrackedStep:
@@ -613,47 +551,3 @@ class TrackedStep:
             self._tracker.end(self._following)
 
         return run
-
-
-_DDL = re.compile(r"\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.IGNORECASE)
-_KIND = re.compile(
-    r"""\s*(?P<verb>\w+)
-    (?:\s+(?:OR\s+REPLACE|UNIQUE|TEMPORARY|FULLTEXT|SPATIAL|IGNORE))*
-    (?:\s+(?P<object>TABLE|INDEX|VIEW|SEQUENCE|TRIGGER|SCHEMA|DATABASE|TYPE|
-    FUNCTION|PROCEDURE|EXTENSION|COLUMN|CONSTRAINT))?""",
-    re.IGNORECASE | re.VERBOSE,
-)
-
-
-def is_ddl(statement: str) -> bool:
-    """Whether MySQL commits at ``statement`` (a schema change)."""
-    return _DDL.match(statement) is not None
-
-
-def statement_kinds(statements: t.Sequence[str]) -> str:
-    """``CREATE TABLE``, ``2 INSERT``: the statements' kinds, counted."""
-    counts: dict[str, int] = {}
-    for statement in statements:
-        match = _KIND.match(statement)
-        kind = "statement"
-        if match:
-            kind = " ".join(p.upper() for p in match.group("verb", "object") if p)
-        counts[kind] = counts.get(kind, 0) + 1
-    return ", ".join(
-        kind if count == 1 else f"{count} {kind}" for kind, count in counts.items()
-    )
-
-
-def failure_location(error: BaseException, path: str | None) -> str | None:
-    """``file, line N`` of the deepest frame of ``error`` in the revision file."""
-    if path is None:
-        return None
-    found = None
-    for frame in traceback.extract_tb(error.__traceback__):
-        if frame.filename == path:
-            found = frame
-    if found is None:
-        return None
-    line = (linecache.getline(found.filename, found.lineno or 0) or "").strip()
-    where = f"{found.filename}, line {found.lineno}"
-    return f"{where}: {line}" if line else where

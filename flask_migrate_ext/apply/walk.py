@@ -26,7 +26,7 @@ from ..errors import short_statement
 from ..scripts import context_rules
 from ..scripts import stairs
 from ..state import running
-from .tracking import failure_location
+from .statements import failure_location
 
 if t.TYPE_CHECKING:
     from alembic.config import Config

@@ -55,15 +55,12 @@ def install() -> None:
         if writer is None:
             update_to_step(self, step)
             return
-        if self.context.as_sql:  # Alembic writes the SQL; nothing to send
-            update_to_step(self, step)
-            writer.after_version(self.context)
-            return
-        self._fmx_writer = writer  # type: ignore[attr-defined]
+        if not self.context.as_sql:  # with --sql, Alembic writes the SQL
+            self._fmx_writer = writer  # type: ignore[attr-defined]
         try:
             update_to_step(self, step)
         finally:
-            del self._fmx_writer  # type: ignore[attr-defined]
+            vars(self).pop("_fmx_writer", None)
         writer.after_version(self.context)
 
     def routed_update_version(self: HeadMaintainer, from_: str, to_: str) -> None:

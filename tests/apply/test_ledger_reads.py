@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from flask_migrate_ext.apply.ledger import Ledger
+from flask_migrate_ext.apply.ledger_checks import needing_attention
 from flask_migrate_ext.apply.ledger_rows import applied_rows
 from flask_migrate_ext.apply.ledger_rows import ledger_table
 from flask_migrate_ext.apply.ledger_rows import utcnow
@@ -116,7 +117,7 @@ def test_checks_before_a_run_read_only_unsettled_rows(
             ]
             # r9's process is elsewhere and no lock says it is alive: cut
             # off, and where DDL is not transactional maybe partial.
-            attention = ledger.needing_attention(connection, probe=None)
+            attention = needing_attention(ledger, connection, probe=None)
             cut_off = ["r9"] if backend == "mariadb" else []
             assert [e.revision for e in attention] == ["r7", "r8", *cut_off]
     finally:
